@@ -1,0 +1,156 @@
+# microloop_mpy._cpython_scan -- CPython-only fast path of the scanner. It allocates freely
+# (CPython has no heap lock) and leans on C code: json.loads, zlib.crc32, bytes.translate.
+# It must give bit-identical identities to scan.Scanner (the definition) and must never accept a
+# call the reference refuses: whenever anything is off it hands the call to the reference
+# scanner, which decides the exact bad-input code. Never imported on MicroPython.
+import json
+import zlib
+
+from .crc import SBOX, CrcState
+from .scan import Scanner, S_CALL_HI, S_CALL_LO
+
+_TOP_KEYS = frozenset(("tool", "args", "id"))
+_EMPTY = b"\x00" * 6
+
+
+class _Refuse(Exception):
+    """Raised inside the fast path: let the reference scanner judge this call."""
+
+
+class _Num(str):
+    """A number or literal, kept as its raw text (numbers compare by literal text)."""
+
+
+class _Obj(list):
+    """An object, kept as its list of (key, value) pairs."""
+
+
+def _pairs(pairs):
+    obj = _Obj(pairs)
+    if len({k for k, _ in pairs}) != len(pairs):
+        raise _Refuse
+    return obj
+
+
+def _refuse_constant(_text):
+    raise _Refuse
+
+
+_LITERALS = {True: _Num("true"), False: _Num("false"), None: _Num("null")}
+
+
+class FastCrcState(CrcState):
+    """CrcState whose span() runs in C (zlib.crc32); identical registers."""
+
+    def span(self, buf, start, end):
+        reg = zlib.crc32(memoryview(buf)[start:end], ((self.hi << 16) | self.lo) ^ 0xFFFFFFFF)
+        reg ^= 0xFFFFFFFF
+        self.hi = reg >> 16
+        self.lo = reg & 0xFFFF
+
+
+class FastScanner(Scanner):
+    """Scanner with a CPython fast path and a cache of recently seen raw calls."""
+
+    def __init__(self, max_depth, key_slots, cache_size=256):
+        super().__init__(max_depth, key_slots)
+        self._decoder = json.JSONDecoder(
+            object_pairs_hook=_pairs,
+            parse_float=_Num,
+            parse_int=_Num,
+            parse_constant=_refuse_constant,
+        )
+        self._cache = {}
+        self._cache_size = cache_size
+        self.tool_name = None  # decoded tool name (str), set by the fast path
+        self.args_tree = None  # decoded args as _Obj/list/str/_Num, set by the fast path
+
+    def scan(self, buf, start, end):
+        raw = bytes(buf[start:end])
+        hit = self._cache.get(raw)
+        if hit is None:
+            try:
+                hit = self._fast(raw)
+            except (_Refuse, ValueError, RecursionError, UnicodeError, TypeError):
+                hit = None
+            if hit is None:
+                self.tool_name = None
+                self.args_tree = None
+                return Scanner.scan(self, buf, start, end)
+            if len(self._cache) >= self._cache_size:
+                self._cache.clear()
+            self._cache[raw] = hit
+        (self.call_h, self.call_l, self.tool_h, self.tool_l, self.tool_n,
+         self.tool_name, self.args_tree) = hit
+        self.tool_s = -1  # no raw span: the decoded name is in tool_name
+        self.tool_e = -1
+        self.args_s = -1
+        self.args_e = -1
+        return 0
+
+    def tool_is(self, buf, name):
+        if self.tool_name is None:
+            return Scanner.tool_is(self, buf, name)
+        return self.tool_name.encode("utf-8") == name
+
+    # -- the fast path ---------------------------------------------------------------------
+    def _fast(self, raw):
+        text = raw.decode("utf-8")  # strict: overlong forms, encoded surrogates refused
+        top = self._decoder.decode(text)
+        if type(top) is not _Obj or not top:
+            raise _Refuse
+        if len(top) > self.key_slots:
+            raise _Refuse
+        tool = None
+        args = None
+        ah = zlib.crc32(b"{" + _EMPTY)
+        for n, (key, value) in enumerate(top):
+            if key not in _TOP_KEYS:
+                raise _Refuse
+            if key == "tool":
+                if type(value) is not str or not value:
+                    raise _Refuse
+                tool = value.encode("utf-8")  # a lone surrogate raises: refused
+            elif key == "args":
+                if type(value) is not _Obj:
+                    raise _Refuse
+                args = value
+                ah = self._hash(value, 2, n + 1)
+            else:
+                self._hash(value, 2, n + 1)
+        if tool is None:
+            raise _Refuse
+        tool_reg = zlib.crc32(tool, (S_CALL_HI << 16 | S_CALL_LO) ^ 0xFFFFFFFF) ^ 0xFFFFFFFF
+        call = zlib.crc32(b"\x00" + ah.to_bytes(4, "big"), tool_reg ^ 0xFFFFFFFF)
+        return (call >> 16, call & 0xFFFF, tool_reg >> 16, tool_reg & 0xFFFF, len(tool),
+                tool.decode("utf-8"), args if args is not None else _Obj())
+
+    def _hash(self, value, depth, keys_open):
+        """Finished hash of a decoded value, exactly as scan.Scanner defines it."""
+        t = type(value)
+        if t is str:
+            return zlib.crc32(b"s" + value.encode("utf-8"))
+        if t is _Num:
+            return zlib.crc32(b"n" + value.encode("ascii"))
+        if t is _Obj:
+            if depth > self.max_depth:
+                raise _Refuse
+            total = 0
+            for n, (key, member) in enumerate(value):
+                opened = keys_open + n + 1
+                if opened > self.key_slots:
+                    raise _Refuse
+                m = zlib.crc32(b"\x00" + self._hash(member, depth + 1, opened).to_bytes(4, "big"),
+                               zlib.crc32(b"k" + key.encode("utf-8")))
+                total += zlib.crc32(m.to_bytes(4, "big").translate(SBOX))
+            return zlib.crc32(b"{" + (len(value) & 0xFFFF).to_bytes(2, "big")
+                              + (total & 0xFFFFFFFF).to_bytes(4, "big"))
+        if t is list:
+            if depth > self.max_depth:
+                raise _Refuse
+            return zlib.crc32(b"[" + b"".join(self._hash(v, depth + 1, keys_open).to_bytes(4, "big")
+                                              for v in value))
+        lit = _LITERALS.get(value) if (value is None or t is bool) else None
+        if lit is None:
+            raise _Refuse
+        return zlib.crc32(b"n" + lit.encode("ascii"))

@@ -1,0 +1,162 @@
+# microloop_mpy.guard -- the Guard: decides, before each tool call runs, whether it may run.
+# All memory is taken in Guard(...). check() and outcome() never allocate on MicroPython and
+# never raise: bad input gets a block code, a bad report is ignored.
+from ._compat import USE_CPYTHON_SCAN
+from .crc import CrcState
+from .history import History
+from .policy import compile_policy
+from .scan import Scanner, S_CALL_HI, S_CALL_LO
+from . import codes
+
+if USE_CPYTHON_SCAN:
+    from ._cpython_scan import FastScanner as _ScannerImpl, FastCrcState as _CrcImpl
+else:
+    _ScannerImpl = Scanner
+    _CrcImpl = CrcState
+
+KEY_SLOTS = 128  # keys open at once across nested objects; more is TOO_MANY_KEYS
+
+
+class Guard:
+    """Loop detection and rules for one agent's tool calls."""
+
+    def __init__(self, policy=None, clock=None):
+        p = compile_policy(policy)
+        self.policy = p
+        self.max_call_bytes = p.max_call_bytes
+        self._scanner = _ScannerImpl(p.max_depth, KEY_SLOTS)
+        self._history = History(p.history, p.window, p.cycle_period)
+        self._crc = _CrcImpl()
+        # per-tool settings: register after b"C" + name, decoded length, name bytes
+        self._tools = len(p.tool_names)
+        self._tool_names = p.tool_names
+        self._tool_exempt = p.tool_exempt
+        self._tool_loops = p.tool_loops
+        self._tool_rh = []
+        self._tool_rl = []
+        for name in p.tool_names:
+            s = CrcState()
+            s.hi = S_CALL_HI
+            s.lo = S_CALL_LO
+            s.span(name, 0, len(name))
+            self._tool_rh.append(s.hi)
+            self._tool_rl.append(s.lo)
+        self._loops = p.loops
+        self._pending = -1  # entry an outcome() without entry number refers to
+        self._last_entry = -1
+        self._last_ok = 0  # the last check was well-formed (its identity is known)
+        self.internal_errors = 0  # checks refused because the guard itself failed (a bug)
+
+    # -- the public interface -----------------------------------------------------------
+    def check(self, buf, start=0, end=None):
+        """Judge one call held in buf[start:end]. Returns ALLOW (0) or a block code.
+        Never raises; never allocates on MicroPython."""
+        self._pending = -1
+        self._last_entry = -1
+        self._last_ok = 0
+        try:
+            t = type(buf)
+            if t is not bytes and t is not bytearray:
+                return codes.BAD_SPAN
+            size = len(buf)
+            if end is None:
+                end = size
+            if type(start) is not int or type(end) is not int:
+                return codes.BAD_SPAN
+            if start < 0 or start > end or end > size:
+                return codes.BAD_SPAN
+            if end - start > self.max_call_bytes:
+                return codes.TOO_LARGE
+            sc = self._scanner
+            v = sc.scan(buf, start, end)
+            if v:
+                return v
+            self._last_ok = 1
+            tool = self._tool_index(buf)
+            h = self._history
+            h.prepare(sc.call_h, sc.call_l)
+            th = sc.tool_h ^ 0xFFFF
+            tl = sc.tool_l ^ 0xFFFF
+            if tool >= 0:
+                if self._tool_exempt[tool]:
+                    v = codes.ALLOW
+                else:
+                    v = h.judge(self._tool_loops[tool], th, tl)
+            else:
+                v = h.judge(self._loops, th, tl)
+            entry = h.add(v == codes.ALLOW, th, tl)
+            self._last_entry = entry
+            if v == codes.ALLOW:
+                self._pending = entry
+            return v
+        except Exception:  # fail closed: a bug must not let a call through or crash the agent
+            self._pending = -1
+            self._last_entry = -1
+            self.internal_errors += 1
+            return codes.INTERNAL
+
+    def outcome(self, ok, buf=None, start=0, end=None, entry=None):
+        """Report how an allowed call went: ok=False when the tool itself failed (raised, timed
+        out, did not run); the result bytes buf[start:end] (none: empty). Without `entry`, the
+        last check. Ignored, never raised, when it does not apply. Does not allocate."""
+        try:
+            if entry is None:
+                entry = self._pending
+            if type(entry) is not int or entry < 0:
+                return
+            if ok is True or ok == 1:
+                failed = 0
+            elif ok is False or ok == 0:
+                failed = 1
+            else:
+                return
+            crc = self._crc
+            crc.start()
+            crc.byte(0x4F)  # b"O"
+            crc.byte(0x30 if failed else 0x31)
+            if buf is not None:
+                t = type(buf)
+                if t is not bytes and t is not bytearray:
+                    return
+                size = len(buf)
+                if end is None:
+                    end = size
+                if type(start) is not int or type(end) is not int:
+                    return
+                if start < 0 or start > end or end > size:
+                    return
+                crc.span(buf, start, end)
+            self._history.report(entry, failed, crc.hi ^ 0xFFFF, crc.lo ^ 0xFFFF)
+        except Exception:
+            return
+
+    def reason(self, code):
+        """Short constant message for a verdict code. Does not allocate."""
+        return codes.reason(code)
+
+    def reset(self):
+        """Forget the loop history and the pending outcome (a new task). Does not allocate."""
+        self._history.clear()
+        self._pending = -1
+        self._last_entry = -1
+
+    def last_entry(self):
+        """Number of the history entry the last check made, or -1. Does not allocate."""
+        return self._last_entry
+
+    def last_hash_hex(self):
+        """Identity of the last well-formed call, 8 hex digits (allocates: diagnostics)."""
+        if not self._last_ok:
+            return None
+        return "%04x%04x" % (self._scanner.call_h, self._scanner.call_l)
+
+    # -- internals ------------------------------------------------------------------------
+    def _tool_index(self, buf):
+        # index of the call's tool among the policy's per-tool settings, or -1
+        sc = self._scanner
+        for k in range(self._tools):
+            if (self._tool_rh[k] == sc.tool_h and self._tool_rl[k] == sc.tool_l
+                    and len(self._tool_names[k]) == sc.tool_n
+                    and sc.tool_is(buf, self._tool_names[k])):
+                return k
+        return -1

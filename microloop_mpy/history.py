@@ -1,0 +1,242 @@
+# microloop_mpy.history -- the ring of recent steps and the loop detectors that read it.
+# All memory is taken in __init__ (arrays sized by the policy's history); judge(), add() and
+# report() never allocate. Entry numbers grow by one per entry (mod 2**30) and are never reused
+# while an entry is in the ring.
+from ._compat import array, const
+from . import codes
+
+F_EXECUTED = const(1)  # the call was allowed (it ran, or is running)
+F_NEW = const(2)  # its call identity did not occur earlier in the history when it was made
+F_HAS = const(4)  # it has an outcome (its own report, or a snapshot); else "none"
+F_FAILED = const(8)  # that outcome says ok=False
+F_REPORTED = const(16)  # its own report arrived
+_OUTCOME_BITS = const(12)  # F_HAS | F_FAILED
+_ID_MASK = const(0x3FFFFFFF)
+
+# indexes into a threshold tuple (policy.TOOL_LOOP_KEYS order)
+T_IDENTICAL = const(0)
+T_REPEAT = const(1)
+T_ERRORS = const(2)
+T_STALE = const(3)
+T_RETRIES = const(4)
+T_CYCLE_REPEATS = const(5)
+
+
+class History:
+    """Ring of the last `size` entries: call identity, tool identity, outcome, flags."""
+
+    def __init__(self, size, window, cycle_period):
+        self.size = size
+        self.window = window
+        self.cycle_period = cycle_period
+        self.ch = array("H", bytes(2 * size))
+        self.cl = array("H", bytes(2 * size))
+        self.th = array("H", bytes(2 * size))
+        self.tl = array("H", bytes(2 * size))
+        self.oh = array("H", bytes(2 * size))
+        self.ol = array("H", bytes(2 * size))
+        self.fl = bytearray(size)
+        self.head = 0  # slot the next entry goes to
+        self.n = 0  # entries held
+        self.seq = 0  # number of the next entry
+        # the candidate: the entry the call being judged would make
+        self.c_h = 0
+        self.c_l = 0
+        self.c_fl = 0  # F_NEW / F_HAS / F_FAILED of the candidate
+        self.c_oh = 0
+        self.c_ol = 0
+
+    def clear(self):
+        """Forget every entry; entry numbers keep growing. Does not allocate."""
+        self.head = 0
+        self.n = 0
+
+    def slot(self, back):
+        """Slot of the entry `back` steps before the newest (0 = newest). Does not allocate."""
+        s = self.head - 1 - back
+        if s < 0:
+            s += self.size
+        return s
+
+    def slot_of(self, entry):
+        """Slot holding entry number `entry`, or -1 if it is no longer (or never was) held."""
+        if type(entry) is not int or entry < 0 or entry > _ID_MASK:
+            return -1
+        back = (self.seq - 1 - entry) & _ID_MASK
+        if back >= self.n:
+            return -1
+        return self.slot(back)
+
+    def _same(self, a, b):
+        # entries a and b match: equal call and equal outcome
+        if self.ch[a] != self.ch[b] or self.cl[a] != self.cl[b]:
+            return False
+        fa = self.fl[a] & _OUTCOME_BITS
+        if fa != self.fl[b] & _OUTCOME_BITS:
+            return False
+        return fa == 0 or (self.oh[a] == self.oh[b] and self.ol[a] == self.ol[b])
+
+    def _matches(self, s):
+        # entry s matches the candidate
+        if self.ch[s] != self.c_h or self.cl[s] != self.c_l:
+            return False
+        f = self.fl[s] & _OUTCOME_BITS
+        if f != self.c_fl & _OUTCOME_BITS:
+            return False
+        return f == 0 or (self.oh[s] == self.c_oh and self.ol[s] == self.c_ol)
+
+    def prepare(self, call_h, call_l):
+        """Make the candidate for a call: its outcome snapshot is that of the call's latest
+        entry, and it is new when no entry has its identity. Does not allocate."""
+        self.c_h = call_h
+        self.c_l = call_l
+        self.c_fl = F_NEW
+        self.c_oh = 0
+        self.c_ol = 0
+        ch = self.ch
+        cl = self.cl
+        for back in range(self.n):
+            s = self.slot(back)
+            if ch[s] == call_h and cl[s] == call_l:
+                self.c_fl = self.fl[s] & _OUTCOME_BITS
+                self.c_oh = self.oh[s]
+                self.c_ol = self.ol[s]
+                return
+
+    def judge(self, thr, th, tl):
+        """Run the loop detectors for the prepared candidate with thresholds `thr` (a tuple in
+        policy.TOOL_LOOP_KEYS order) and tool identity (th, tl). Returns ALLOW or the first
+        detector's code. Does not allocate."""
+        n = self.n
+        fl = self.fl
+        # 1. identical: the previous identical-1 entries all match
+        k = thr[T_IDENTICAL]
+        if k and n >= k - 1:
+            hit = True
+            for back in range(k - 1):
+                if not self._matches(self.slot(back)):
+                    hit = False
+                    break
+            if hit:
+                return codes.IDENTICAL
+        # 2. repeat: repeat-1 executed matches among the previous window-1 entries, counted
+        #    from the latest new entry among them on (that entry included)
+        k = thr[T_REPEAT]
+        if k:
+            count = 0
+            last = self.window - 1
+            if last > n:
+                last = n
+            for back in range(last):
+                s = self.slot(back)
+                f = fl[s]
+                if f & F_EXECUTED and self._matches(s):
+                    count += 1
+                if f & F_NEW:
+                    break
+            if count >= k - 1:
+                return codes.REPEAT
+        # 3. cycle: the last p*repeats entries (candidate included) repeat one sequence of p
+        k = thr[T_CYCLE_REPEATS]
+        if k and self.cycle_period:
+            for p in range(2, self.cycle_period + 1):
+                if self._cycle(p, p * k):
+                    return codes.CYCLE
+        # 4. errors: this call's last `errors` executions all reported failed, no other call
+        #    executed between them or since the last
+        k = thr[T_ERRORS]
+        if k:
+            count = 0
+            for back in range(n):
+                s = self.slot(back)
+                f = fl[s]
+                if not f & F_EXECUTED:
+                    continue
+                if self.ch[s] != self.c_h or self.cl[s] != self.c_l:
+                    break
+                if f & (F_REPORTED | F_FAILED) != (F_REPORTED | F_FAILED):
+                    break
+                count += 1
+                if count >= k:
+                    return codes.ERROR_LOOP
+        # 5. stale: the candidate and the stale-1 entries before it are all not new
+        k = thr[T_STALE]
+        if k and not self.c_fl & F_NEW and n >= k - 1:
+            hit = True
+            for back in range(k - 1):
+                if fl[self.slot(back)] & F_NEW:
+                    hit = False
+                    break
+            if hit:
+                return codes.STALE
+        # 6. retries: counting this call, its tool has `retries` executed entries in the window
+        k = thr[T_RETRIES]
+        if k:
+            count = 1
+            last = self.window - 1
+            if last > n:
+                last = n
+            for back in range(last):
+                s = self.slot(back)
+                if fl[s] & F_EXECUTED and self.th[s] == th and self.tl[s] == tl:
+                    count += 1
+            if count >= k:
+                return codes.RETRIES
+        return codes.ALLOW
+
+    def _cycle(self, p, length):
+        # position j in the sequence: 0 is the candidate, j >= 1 the entry j-1 steps back
+        if self.n < length - 1:
+            return False
+        # the calls of one period must not all be the same call
+        varied = False
+        for j in range(1, p):
+            s = self.slot(j - 1)
+            if self.ch[s] != self.c_h or self.cl[s] != self.c_l:
+                varied = True
+                break
+        if not varied:
+            return False
+        for j in range(length - p):
+            b = self.slot(j + p - 1)
+            if j == 0:
+                if not self._matches(b):
+                    return False
+            elif not self._same(self.slot(j - 1), b):
+                return False
+        return True
+
+    def add(self, executed, th, tl):
+        """Append the candidate as an entry; returns its number. Does not allocate."""
+        s = self.head
+        self.ch[s] = self.c_h
+        self.cl[s] = self.c_l
+        self.th[s] = th
+        self.tl[s] = tl
+        self.oh[s] = self.c_oh
+        self.ol[s] = self.c_ol
+        self.fl[s] = self.c_fl | (F_EXECUTED if executed else 0)
+        s += 1
+        self.head = 0 if s == self.size else s
+        if self.n < self.size:
+            self.n += 1
+        entry = self.seq
+        self.seq = (entry + 1) & _ID_MASK
+        return entry
+
+    def report(self, entry, failed, oh, ol):
+        """Record the outcome of an executed entry, once. Returns True if recorded; an entry
+        that is gone, was blocked, or was already reported is ignored. Does not allocate."""
+        s = self.slot_of(entry)
+        if s < 0:
+            return False
+        f = self.fl[s]
+        if not f & F_EXECUTED or f & F_REPORTED:
+            return False
+        f = (f & ~_OUTCOME_BITS) | F_HAS | F_REPORTED
+        if failed:
+            f |= F_FAILED
+        self.fl[s] = f
+        self.oh[s] = oh
+        self.ol[s] = ol
+        return True
