@@ -50,3 +50,15 @@ except ImportError:  # pragma: no cover - every supported port has array
 # A fast, allocating JSON path exists only on CPython (see _cpython_scan.py); the reference
 # scanner is the definition and runs everywhere.
 USE_CPYTHON_SCAN = not IS_MICROPYTHON
+
+# The scanner's inner loops: viper where the port compiles it, else the pure twin.
+try:
+    if not IS_MICROPYTHON:
+        raise ImportError
+    from ._viper import crc_plain, crc_span, skip_ws, fold_member, fold_hash, find_pair
+
+    HAVE_VIPER = True
+except (ImportError, SyntaxError, ValueError, NotImplementedError):
+    from ._twin import crc_plain, crc_span, skip_ws, fold_member, fold_hash, find_pair
+
+    HAVE_VIPER = False

@@ -4,7 +4,7 @@
 # A CRC *state* is the running register (hi, lo) before the final inversion; a finished CRC is
 # the state xor 0xFFFF on each half. Feeding bytes to a state continues it: crc(a + b) is the
 # state after a, continued over b -- the same as binascii.crc32(b, binascii.crc32(a)).
-from ._compat import array, const
+from ._compat import array, const, crc_span
 
 _POLY_HI = const(0xEDB8)
 _POLY_LO = const(0x8320)
@@ -53,6 +53,7 @@ class CrcState:
     def __init__(self):
         self.hi = 0xFFFF
         self.lo = 0xFFFF
+        self.st = array("H", bytes(4))
 
     def start(self):
         self.hi = 0xFFFF
@@ -67,16 +68,12 @@ class CrcState:
 
     def span(self, buf, start, end):
         """Continue the register over buf[start:end] without slicing. Does not allocate."""
-        hi = self.hi
-        lo = self.lo
-        tlo = TLO
-        thi = THI
-        for k in range(start, end):
-            i = (lo ^ buf[k]) & 0xFF
-            lo = ((lo >> 8) | ((hi & 0xFF) << 8)) ^ tlo[i]
-            hi = (hi >> 8) ^ thi[i]
-        self.hi = hi
-        self.lo = lo
+        st = self.st
+        st[0] = self.hi
+        st[1] = self.lo
+        crc_span(buf, start, end, st, TLO, THI)
+        self.hi = st[0]
+        self.lo = st[1]
 
 
 def crc32_hex(data):

@@ -45,6 +45,8 @@ class Guard:
         self._pending = -1  # entry an outcome() without entry number refers to
         self._last_entry = -1
         self._last_ok = 0  # the last check was well-formed (its identity is known)
+        self._rule = -1  # rule that blocked the last check
+        self._clock = clock
         self.internal_errors = 0  # checks refused because the guard itself failed (a bug)
 
     # -- the public interface -----------------------------------------------------------
@@ -54,6 +56,7 @@ class Guard:
         self._pending = -1
         self._last_entry = -1
         self._last_ok = 0
+        self._rule = -1
         try:
             t = type(buf)
             if t is not bytes and t is not bytearray:
@@ -143,6 +146,10 @@ class Guard:
     def last_entry(self):
         """Number of the history entry the last check made, or -1. Does not allocate."""
         return self._last_entry
+
+    def rule_index(self):
+        """Index in policy["rules"] of the rule that blocked the last check, or -1."""
+        return self._rule
 
     def last_hash_hex(self):
         """Identity of the last well-formed call, 8 hex digits (allocates: diagnostics)."""

@@ -4,7 +4,7 @@
 # (the CPython fast path) must give bit-identical results.
 # Never allocates after __init__: no slicing, no strings, no tuples; results go to attributes.
 # Errors are returned as negative codes (-code), never raised.
-from ._compat import array, const
+from ._compat import array, const, crc_plain, crc_span, skip_ws, fold_member, fold_hash, find_pair
 from .crc import TLO, THI, SBOX
 from . import codes
 
@@ -92,6 +92,7 @@ class Scanner:
         self.keys_l = array("H", bytes(2 * key_slots))
         self.ktop = 0
         self.u8 = bytearray(4)  # a decoded escape, as UTF-8
+        self.st = array("H", bytes(12))  # registers handed to the inner loops (_viper/_twin)
         # results of the last string / value
         self.h = 0
         self.l = 0
@@ -121,9 +122,20 @@ class Scanner:
         Does not allocate."""
         tlo = TLO
         thi = THI
+        st = self.st
         n = 0
         esc = 0
-        while i < end:
+        while True:
+            # the run of plain bytes, in the inner loop (viper where the port has it)
+            st[0] = hi
+            st[1] = lo
+            j = crc_plain(buf, i, end, st, tlo, thi)
+            hi = st[0]
+            lo = st[1]
+            n += j - i
+            i = j
+            if i >= end:
+                break
             b = buf[i]
             if b == _QUOTE:
                 self.h = hi
@@ -131,13 +143,6 @@ class Scanner:
                 self.n = n
                 self.esc = esc
                 return i + 1
-            if 0x20 <= b < 0x7F and b != _BSLASH:
-                k = (lo ^ b) & 0xFF
-                lo = ((lo >> 8) | ((hi & 0xFF) << 8)) ^ tlo[k]
-                hi = (hi >> 8) ^ thi[k]
-                n += 1
-                i += 1
-                continue
             if b == _BSLASH:
                 esc = 1
                 i = self._escape(buf, i + 1, end)
@@ -378,16 +383,12 @@ class Scanner:
 
     def _raw_hash(self, buf, i, j):
         # finished CRC(b"n" + raw text) into self.vh/self.vl
-        hi = S_NUM_HI
-        lo = S_NUM_LO
-        tlo = TLO
-        thi = THI
-        for t in range(i, j):
-            c = (lo ^ buf[t]) & 0xFF
-            lo = ((lo >> 8) | ((hi & 0xFF) << 8)) ^ tlo[c]
-            hi = (hi >> 8) ^ thi[c]
-        self.vh = hi ^ 0xFFFF
-        self.vl = lo ^ 0xFFFF
+        st = self.st
+        st[0] = S_NUM_HI
+        st[1] = S_NUM_LO
+        crc_span(buf, i, j, st, TLO, THI)
+        self.vh = st[0] ^ 0xFFFF
+        self.vl = st[1] ^ 0xFFFF
 
     # -- values --------------------------------------------------------------------------
     def value(self, buf, i, end, depth):
@@ -425,29 +426,20 @@ class Scanner:
 
     def ws(self, buf, i, end):
         """Index of the first non-whitespace byte at or after i. Does not allocate."""
-        while i < end:
-            b = buf[i]
-            if b == 0x20 or b == 0x0A or b == 0x0D or b == 0x09:
-                i += 1
-            else:
-                return i
-        return i
+        return skip_ws(buf, i, end)
 
     def _push_key(self, base):
         # push the finished key identity (self.h/self.l are the register after the key);
         # returns 0, or an error if the key repeats one of this object's keys.
         kh = self.h ^ 0xFFFF
         kl = self.l ^ 0xFFFF
-        keys_h = self.keys_h
-        keys_l = self.keys_l
         top = self.ktop
-        for t in range(base, top):
-            if keys_h[t] == kh and keys_l[t] == kl:
-                return _E_DUP
+        if find_pair(self.keys_h, self.keys_l, base, top, kh, kl):
+            return _E_DUP
         if top >= self.key_slots:
             return _E_KEYS
-        keys_h[top] = kh
-        keys_l[top] = kl
+        self.keys_h[top] = kh
+        self.keys_l[top] = kl
         self.ktop = top + 1
         return 0
 
@@ -461,6 +453,7 @@ class Scanner:
         tlo = TLO
         thi = THI
         sbox = SBOX
+        st = self.st
         base = self.ktop
         count = 0
         sh = 0
@@ -491,44 +484,16 @@ class Scanner:
                 i = self.value(buf, i, end, depth + 1)
                 if i < 0:
                     return i
-                # member register: key register, then b"\0", then the value hash (BE)
-                vh = self.vh
-                vl = self.vl
-                c = ml & 0xFF
-                ml = ((ml >> 8) | ((mh & 0xFF) << 8)) ^ tlo[c]
-                mh = (mh >> 8) ^ thi[c]
-                c = (ml ^ (vh >> 8)) & 0xFF
-                ml = ((ml >> 8) | ((mh & 0xFF) << 8)) ^ tlo[c]
-                mh = (mh >> 8) ^ thi[c]
-                c = (ml ^ vh) & 0xFF
-                ml = ((ml >> 8) | ((mh & 0xFF) << 8)) ^ tlo[c]
-                mh = (mh >> 8) ^ thi[c]
-                c = (ml ^ (vl >> 8)) & 0xFF
-                ml = ((ml >> 8) | ((mh & 0xFF) << 8)) ^ tlo[c]
-                mh = (mh >> 8) ^ thi[c]
-                c = (ml ^ vl) & 0xFF
-                ml = ((ml >> 8) | ((mh & 0xFF) << 8)) ^ tlo[c]
-                mh = (mh >> 8) ^ thi[c]
-                mh ^= 0xFFFF
-                ml ^= 0xFFFF
-                # mix: CRC of the S-boxed bytes of the member hash, from a fresh register
-                xh = 0xFFFF
-                xl = 0xFFFF
-                c = (xl ^ sbox[mh >> 8]) & 0xFF
-                xl = ((xl >> 8) | ((xh & 0xFF) << 8)) ^ tlo[c]
-                xh = (xh >> 8) ^ thi[c]
-                c = (xl ^ sbox[mh & 0xFF]) & 0xFF
-                xl = ((xl >> 8) | ((xh & 0xFF) << 8)) ^ tlo[c]
-                xh = (xh >> 8) ^ thi[c]
-                c = (xl ^ sbox[ml >> 8]) & 0xFF
-                xl = ((xl >> 8) | ((xh & 0xFF) << 8)) ^ tlo[c]
-                xh = (xh >> 8) ^ thi[c]
-                c = (xl ^ sbox[ml & 0xFF]) & 0xFF
-                xl = ((xl >> 8) | ((xh & 0xFF) << 8)) ^ tlo[c]
-                xh = (xh >> 8) ^ thi[c]
-                sl += xl ^ 0xFFFF
-                sh = (sh + (xh ^ 0xFFFF) + (sl >> 16)) & 0xFFFF
-                sl &= 0xFFFF
+                # member hash and its mix, added to the sum (see _twin.fold_member)
+                st[0] = mh
+                st[1] = ml
+                st[2] = self.vh
+                st[3] = self.vl
+                st[4] = sh
+                st[5] = sl
+                fold_member(st, tlo, thi, sbox)
+                sh = st[4]
+                sl = st[5]
                 count = (count + 1) & 0xFFFF
                 i = self.ws(buf, i, end)
                 if i >= end:
@@ -577,6 +542,7 @@ class Scanner:
             return _E_DEEP
         tlo = TLO
         thi = THI
+        st = self.st
         hi = S_ARR_HI
         lo = S_ARR_LO
         i = self.ws(buf, i, end)
@@ -587,20 +553,13 @@ class Scanner:
                 i = self.value(buf, i, end, depth + 1)
                 if i < 0:
                     return i
-                vh = self.vh
-                vl = self.vl
-                c = (lo ^ (vh >> 8)) & 0xFF
-                lo = ((lo >> 8) | ((hi & 0xFF) << 8)) ^ tlo[c]
-                hi = (hi >> 8) ^ thi[c]
-                c = (lo ^ vh) & 0xFF
-                lo = ((lo >> 8) | ((hi & 0xFF) << 8)) ^ tlo[c]
-                hi = (hi >> 8) ^ thi[c]
-                c = (lo ^ (vl >> 8)) & 0xFF
-                lo = ((lo >> 8) | ((hi & 0xFF) << 8)) ^ tlo[c]
-                hi = (hi >> 8) ^ thi[c]
-                c = (lo ^ vl) & 0xFF
-                lo = ((lo >> 8) | ((hi & 0xFF) << 8)) ^ tlo[c]
-                hi = (hi >> 8) ^ thi[c]
+                st[0] = hi
+                st[1] = lo
+                st[2] = self.vh
+                st[3] = self.vl
+                fold_hash(st, tlo, thi)
+                hi = st[0]
+                lo = st[1]
                 i = self.ws(buf, i, end)
                 if i >= end:
                     return _E_TRUNC
