@@ -154,3 +154,71 @@ class FastScanner(Scanner):
         if lit is None:
             raise _Refuse
         return zlib.crc32(b"n" + lit.encode("ascii"))
+
+
+class TreeMatcher:
+    """Rule conditions over the decoded call the fast path parsed (CPython). Must answer exactly
+    as matcher.RawMatcher does on the raw bytes (the rule trajectories compare both runtimes)."""
+
+    def __init__(self, scanner):
+        self.sc = scanner
+        self.value = None
+
+    def tool_matches(self, name, prefix):
+        tool = self.sc.tool_name.encode("utf-8")
+        return tool.startswith(name) if prefix else tool == name
+
+    def find(self, path):
+        node = self.sc.args_tree
+        for seg in path:
+            if type(node) is not _Obj:
+                return False
+            key = seg.decode("utf-8")
+            for k, v in node:
+                if k == key:
+                    node = v
+                    break
+            else:
+                return False
+        self.value = node
+        return True
+
+    def value_equals(self, is_str, text):
+        value = self.value
+        if is_str:
+            return type(value) is str and value.encode("utf-8") == text
+        if type(value) is str:
+            return False
+        if type(value) is _Num:
+            return value.encode("ascii") == text
+        lit = _LITERALS.get(value) if (value is None or type(value) is bool) else None
+        return lit is not None and lit.encode("ascii") == text
+
+    def value_startswith(self, prefix):
+        value = self.value
+        return type(value) is str and value.encode("utf-8").startswith(prefix)
+
+    def value_has_dotdot(self):
+        value = self.value
+        return type(value) is str and ".." in value.split("/")
+
+    def value_search(self, regex):
+        value = self.value
+        return type(value) is str and regex.search(value) is not None
+
+    def schema_error(self, validator):
+        for error in validator.iter_errors(_plain(self.sc.args_tree)):
+            return error.message
+        return None
+
+
+def _plain(node):
+    """The decoded tree as plain Python values (dict, list, str, int/float, bool, None)."""
+    t = type(node)
+    if t is _Obj:
+        return {k: _plain(v) for k, v in node}
+    if t is list:
+        return [_plain(v) for v in node]
+    if t is _Num:
+        return json.loads(node)
+    return node

@@ -1,18 +1,23 @@
 # microloop_mpy.guard -- the Guard: decides, before each tool call runs, whether it may run.
 # All memory is taken in Guard(...). check() and outcome() never allocate on MicroPython and
 # never raise: bad input gets a block code, a bad report is ignored.
-from ._compat import USE_CPYTHON_SCAN
+from ._compat import USE_CPYTHON_SCAN, array, ticks_ms
 from .crc import CrcState
 from .history import History
+from .matcher import RawMatcher
 from .policy import compile_policy
+from .rules import Rules, K_COUNT
 from .scan import Scanner, S_CALL_HI, S_CALL_LO
 from . import codes
+from . import state
 
 if USE_CPYTHON_SCAN:
     from ._cpython_scan import FastScanner as _ScannerImpl, FastCrcState as _CrcImpl
+    from ._cpython_scan import TreeMatcher as _TreeMatcher
 else:
     _ScannerImpl = Scanner
     _CrcImpl = CrcState
+    _TreeMatcher = None
 
 KEY_SLOTS = 128  # keys open at once across nested objects; more is TOO_MANY_KEYS
 
@@ -46,7 +51,11 @@ class Guard:
         self._last_entry = -1
         self._last_ok = 0  # the last check was well-formed (its identity is known)
         self._rule = -1  # rule that blocked the last check
-        self._clock = clock
+        self._clock = clock if clock is not None else ticks_ms
+        self._rules = None
+        self._state_path = p.state_path
+        if p.rules or p.default == "block":
+            self._setup_rules(p)
         self.internal_errors = 0  # checks refused because the guard itself failed (a bug)
 
     # -- the public interface -----------------------------------------------------------
@@ -75,6 +84,18 @@ class Guard:
             if v:
                 return v
             self._last_ok = 1
+            rules = self._rules
+            if rules is not None:
+                now = self._clock()
+                if sc.tool_name is not None:
+                    m = self._tree
+                else:
+                    m = self._raw
+                    m.bind(buf, end)
+                v = rules.judge(m, now)
+                if v:
+                    self._rule = rules.rule
+                    return v
             tool = self._tool_index(buf)
             h = self._history
             h.prepare(sc.call_h, sc.call_l)
@@ -87,6 +108,10 @@ class Guard:
                     v = h.judge(self._tool_loops[tool], th, tl)
             else:
                 v = h.judge(self._loops, th, tl)
+            if rules is not None and v == codes.ALLOW:
+                v = self._spend(now)
+                if v:
+                    return v
             entry = h.add(v == codes.ALLOW, th, tl)
             self._last_entry = entry
             if v == codes.ALLOW:
@@ -156,6 +181,101 @@ class Guard:
         if not self._last_ok:
             return None
         return "%04x%04x" % (self._scanner.call_h, self._scanner.call_l)
+
+    def clear_budgets(self):
+        """Forget every spend of every count rule (an operator's action); saved at once when
+        the policy has a state_path. Allocates (file I/O)."""
+        r = self._rules
+        if r is None:
+            return
+        r.clear()
+        for i in range(r.n):
+            self._reserved[i] = 0
+            self._since[i] = self._res_b[i]
+        if self._state_path:
+            state.write(self._state_path, state.encode(r, self._reserved, self._history))
+
+    def schema_message(self):
+        """The JSON Schema validator's message for the last SCHEMA_INVALID (CPython)."""
+        return self._rules.schema_message if self._rules is not None else None
+
+    # -- rules and budgets -----------------------------------------------------------------
+    def _setup_rules(self, p):
+        r = Rules(p.rules, p.default, self._clock)
+        r.layout()
+        self._rules = r
+        self._raw = RawMatcher(self._scanner)
+        self._tree = _TreeMatcher(self._scanner) if _TreeMatcher is not None else None
+        n = max(r.n, 1)
+        self._reserved = array("i", [0] * n)  # spends covered by the state file
+        self._since = array("i", [0] * n)  # spends since the last save
+        self._res_b = array("i", [0] * n)  # reservation size B per count rule
+        for i in range(r.n):
+            # B: how many spends one write of the state file covers (README "Save policy")
+            b = r.count[i] // 8
+            self._res_b[i] = 8 if b > 8 else (b if b > 1 else 1)
+            self._since[i] = self._res_b[i]
+        if self._state_path:
+            self._load(self._clock())
+
+    def _load(self, boot):
+        r = self._rules
+        data = state.read(self._state_path)
+        if not data:
+            return
+        got = state.decode(data)
+        if got is None:
+            r.exhausted = True
+            print("microloop: state file %s is torn or corrupt: every budget is exhausted "
+                  "until clear_budgets()" % self._state_path)
+            return
+        records, entries, seq = got
+        for i in range(r.n):
+            if r.kind[i] != K_COUNT:
+                continue
+            rec = records.get((r.key_h[i], r.key_l[i]))
+            if rec is None or rec[0] != (1 if r.per_ms[i] else 0):
+                continue
+            if r.per_ms[i]:
+                # spends inside a window before the restart count as made at boot
+                held = rec[1] if rec[1] < r.count[i] else r.count[i]
+                for _ in range(held):
+                    r.spend_one(i, boot)
+            else:
+                r.spent[i] = rec[1]
+            self._reserved[i] = rec[1]
+        self._history.restore(entries, seq)
+
+    def _spend(self, now):
+        # reserve in the state file first when a hit rule's reservation ran out, then spend
+        r = self._rules
+        if self._state_path:
+            need = False
+            for i in range(r.n):
+                if r.hit[i] and self._since[i] >= self._res_b[i]:
+                    need = True
+            if need:
+                for i in range(r.n):
+                    if r.kind[i] == K_COUNT:
+                        held = r.in_window(i, now) if r.per_ms[i] else r.spent[i]
+                        self._reserved[i] = held + self._res_b[i]
+                        self._since[i] = 0
+                try:
+                    state.write(self._state_path,
+                                state.encode(r, self._reserved, self._history))
+                except OSError:
+                    # cannot persist the reservation: allowing could under-count after a
+                    # reboot, so refuse (fail closed)
+                    for i in range(r.n):
+                        if r.hit[i]:
+                            self._rule = i
+                            break
+                    return codes.BUDGET_EXHAUSTED
+        r.spend(now)
+        for i in range(r.n):
+            if r.hit[i]:
+                self._since[i] += 1
+        return codes.ALLOW
 
     # -- internals ------------------------------------------------------------------------
     def _tool_index(self, buf):

@@ -51,6 +51,18 @@ class History:
         self.head = 0
         self.n = 0
 
+    def restore(self, entries, seq):
+        """Refill the ring from a state file's entries, oldest first (allocation: at boot)."""
+        self.clear()
+        for e in entries[-self.size:]:
+            s = self.head
+            self.ch[s], self.cl[s], self.th[s], self.tl[s], self.oh[s], self.ol[s] = e[:6]
+            self.fl[s] = e[6] & 31
+            s += 1
+            self.head = 0 if s == self.size else s
+            self.n += 1
+        self.seq = seq & _ID_MASK
+
     def slot(self, back):
         """Slot of the entry `back` steps before the newest (0 = newest). Does not allocate."""
         s = self.head - 1 - back

@@ -113,6 +113,8 @@ class Scanner:
         self.args_e = -1
         self.args_h = 0
         self.args_l = 0
+        self.tool_name = None  # decoded tool name: only the CPython fast path sets it
+        self.args_tree = None
 
     # -- strings -------------------------------------------------------------------------
     def string(self, buf, i, end, hi, lo):
