@@ -147,7 +147,8 @@ def run_rules():
     FAILS[1] += g.internal_errors
 
 
-for path in sys.argv[1:]:
-    replay_file(path)
-run_rules()
-print("FAILS", FAILS[0], FAILS[1])
+if __name__ == "__main__":
+    for path in sys.argv[1:]:
+        replay_file(path)
+    run_rules()
+    print("FAILS", FAILS[0], FAILS[1])
