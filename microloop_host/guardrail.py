@@ -8,6 +8,7 @@ import asyncio
 import functools
 import inspect
 import threading
+import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,6 +127,18 @@ def bind_args(sig: inspect.Signature | None, args: tuple, kwargs: dict) -> dict[
     return out
 
 
+def _finish(wrapper: Any, fn: Callable[..., Any], guardrail: Guardrail) -> Any:
+    # functools.wraps copied the annotations, but as written: with `from __future__ import
+    # annotations` they are strings, and a framework that resolves them against the
+    # wrapper's module (AutoGen's FunctionTool does) would fail. Hand it resolved types.
+    try:
+        wrapper.__annotations__ = typing.get_type_hints(fn, include_extras=True)
+    except Exception:
+        pass  # unresolvable here too: leave them as they were
+    wrapper.__microloop_guardrail__ = guardrail
+    return wrapper
+
+
 class Guardrail:
     """One loop/rule guard for one agent (or one task) on CPython.
 
@@ -234,8 +247,7 @@ class Guardrail:
                 self.report(v, True, result)
                 return result
 
-            averified.__microloop_guardrail__ = self  # type: ignore[attr-defined]
-            return averified
+            return _finish(averified, fn, self)
 
         @functools.wraps(fn)
         def verified(*args: Any, **kwargs: Any) -> Any:
@@ -250,8 +262,7 @@ class Guardrail:
             self.report(v, True, result)
             return result
 
-        verified.__microloop_guardrail__ = self  # type: ignore[attr-defined]
-        return verified
+        return _finish(verified, fn, self)
 
     # -- framework adapters (imported lazily: each framework is optional) -------------------
     def langchain_tool(self, tool: Any, *, on_block: OnBlock | None = None) -> Any:
