@@ -1,31 +1,288 @@
-# microloop_tools.cli -- the `microloop` command (entry point microloop_tools.cli:main).
-# Minimal placeholder from infra so the console script resolves; the harness owns this file.
-# Subcommands are registered lazily: COMMANDS maps a name to "module:function" under
-# microloop_tools (or microloop_host), imported only when that subcommand runs, so one
-# missing optional dependency never breaks the others. A registered function receives the
-# remaining argv and returns an exit status.
+# microloop_tools.cli -- the `microloop` command: build, flash, deploy, replay, vboard, boards,
+# plus check-policy (microloop_tools.check_policy) and proxy (microloop_host.proxy), which are
+# imported only when used so each part of the project can evolve on its own.
+#
+# Exit status: 0 all good; 1 a parity or expectation failure; 2 bad usage or a failed tool
+# (mpy-cross, esptool, mpremote); 3 the device stopped answering (the report is intact: run
+# again with --resume).
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
+from pathlib import Path
 
-COMMANDS: dict[str, tuple[str, str]] = {
-    # "build": ("microloop_tools.build:main", "compile microloop_mpy to .mpy"),
+EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_DEVICE = 0, 1, 2, 3
+DELEGATED = {
+    "check-policy": ("microloop_tools.check_policy", "check a policy file (core)"),
+    "proxy": ("microloop_host.proxy", "guarding proxy for agent tool calls (host integrations)"),
 }
 
 
+def _board_names() -> list[str]:
+    from . import boards
+
+    return boards.names()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="microloop", description="microloop-mpy harness: build, "
+                                "flash, deploy and replay the guard on boards and on the "
+                                "virtual board (MicroPython unix port on a pty).")
+    sub = p.add_subparsers(dest="cmd", metavar="COMMAND")
+    names = _board_names()
+
+    b = sub.add_parser("build", help="compile the guard and firmware to .mpy (mpy-cross)")
+    b.add_argument("--board", required=True, choices=names)
+
+    f = sub.add_parser("flash", help="flash MicroPython: esptool (ESP32) or UF2 copy (RP2040)")
+    f.add_argument("--board", required=True, choices=names)
+    f.add_argument("--port", help="serial port (esptool)")
+    f.add_argument("--firmware", required=True, type=Path, help="MicroPython .bin / .uf2")
+    f.add_argument("--drive", type=Path, help="mounted RPI-RP2 drive (default: searched)")
+    f.add_argument("--baud", type=int, help="esptool baud (default from the board file)")
+    f.add_argument("--no-erase", action="store_true", help="skip erase-flash")
+    f.add_argument("--dry-run", action="store_true", help="print the exact commands only")
+
+    d = sub.add_parser("deploy", help="copy .mpy files and main.py to a board (mpremote)")
+    d.add_argument("--board", required=True, choices=names)
+    d.add_argument("--port", required=True)
+    d.add_argument("--mip", action="store_true",
+                   help="install sources from ./package.json with `mpremote mip install`")
+    d.add_argument("--no-start", action="store_true", help="do not reset / start serving")
+    d.add_argument("--dry-run", action="store_true", help="print the mpremote command only")
+
+    r = sub.add_parser("replay", help="replay trajectories on a device and on CPython: parity, "
+                       "expectations, on-device timing")
+    r.add_argument("trajectories", nargs="*", type=Path, metavar="TRAJ.jsonl",
+                   help="files or directories (default: host_tests/trajectories)")
+    r.add_argument("--board", required=True, choices=names)
+    r.add_argument("--port", help="serial port; --board unix without it starts a virtual board")
+    r.add_argument("--report", type=Path, help="JSONL report (default reports/replay-<board>.jsonl)")
+    r.add_argument("--resume", action="store_true", help="continue the report's unfinished run")
+    r.add_argument("--plot", type=Path, metavar="FILE.png", help="µs histogram per trajectory")
+    r.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for each answer")
+    r.add_argument("--no-progress", action="store_true")
+
+    v = sub.add_parser("vboard", help="run the virtual board and print its port (Ctrl-C stops)")
+    v.add_argument("--board", default="unix", choices=[n for n in names if n == "unix"])
+    v.add_argument("--flash", type=Path, help="flash directory (default: temporary, from build)")
+    v.add_argument("--blank", action="store_true", help="start with an empty flash (REPL only)")
+
+    sub.add_parser("boards", help="list the boards/ files")
+    for name, (_, helptext) in DELEGATED.items():
+        sub.add_parser(name, help=helptext, add_help=False)
+    return p
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="microloop", description="microloop-mpy tools")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (_target, help_text) in sorted(COMMANDS.items()):
-        sub.add_parser(name, help=help_text, add_help=False)
-    args, rest = parser.parse_known_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 2
-    module, func = COMMANDS[args.command][0].split(":")
-    return int(getattr(importlib.import_module(module), func)(rest) or 0)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in DELEGATED:
+        import importlib
+
+        mod = importlib.import_module(DELEGATED[argv[0]][0])
+        return int(mod.main(argv[1:]) or 0)
+    args = build_parser().parse_args(argv)
+    try:
+        if args.cmd == "build":
+            return cmd_build(args)
+        if args.cmd == "flash":
+            return cmd_flash(args)
+        if args.cmd == "deploy":
+            return cmd_deploy(args)
+        if args.cmd == "replay":
+            return cmd_replay(args)
+        if args.cmd == "vboard":
+            return cmd_vboard(args)
+        if args.cmd == "boards":
+            return cmd_boards(args)
+    except (ValueError, RuntimeError, FileNotFoundError) as e:
+        print(f"microloop {args.cmd}: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    build_parser().print_help()
+    return EXIT_USAGE
+
+
+# ---- subcommands ---------------------------------------------------------------------------
+def cmd_build(args) -> int:
+    from .build import build
+
+    r = build(args.board)
+    print(f"built {len(r.files)} files for {r.board} in {r.out_dir}")
+    return EXIT_OK
+
+
+def cmd_flash(args) -> int:
+    from . import flash
+
+    if not args.dry_run and not args.firmware.exists():
+        raise FileNotFoundError(f"{args.firmware}: no such firmware file")
+    p = flash.plan(args.board, args.port, args.firmware, drive=args.drive, baud=args.baud,
+                   erase=False if args.no_erase else None, dry_run=args.dry_run)
+    for line in p.lines():
+        print(line)
+    for n in p.notes:
+        print(f"# {n}", file=sys.stderr)
+    if not args.dry_run:
+        flash.run(p, args.board)
+        print(f"flashed {args.board}")
+    return EXIT_OK
+
+
+def cmd_deploy(args) -> int:
+    from . import deploy
+
+    if args.mip:
+        p = deploy.mip_plan(args.board, args.port)
+        print(p.shell())
+        if not args.dry_run:
+            import subprocess
+
+            r = subprocess.run(p.argv)
+            if r.returncode:
+                raise RuntimeError(f"mpremote mip failed ({r.returncode})")
+        return EXIT_OK
+    p = deploy.deploy(args.board, args.port, start=not args.no_start, dry_run=args.dry_run)
+    print(p.shell() if args.dry_run else f"deployed to {args.board} on {args.port}")
+    return EXIT_OK
+
+
+def _expand(paths: list[Path]) -> list[Path]:
+    from .paths import TRAJECTORIES_DIR
+
+    if not paths:
+        paths = [TRAJECTORIES_DIR]
+    out: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            out += sorted(p.glob("*.jsonl"))
+        elif p.exists():
+            out.append(p)
+        else:
+            raise FileNotFoundError(f"{p}: no such trajectory file or directory")
+    if not out:
+        raise ValueError("no trajectories given")
+    return out
+
+
+def cmd_replay(args) -> int:
+    from . import boards
+    from .link import DeviceLink, DeviceTimeout
+    from . import replay as rp
+
+    board = boards.load(args.board)
+    paths = _expand(args.trajectories)
+    report_path = args.report or Path("reports") / f"replay-{board.name}.jsonl"
+    vb = None
+    port = args.port
+    if port is None:
+        if not board.virtual:
+            port = boards.detect_port(board)
+        else:
+            from .build import build
+            from .vboard import VirtualBoard
+
+            vb = VirtualBoard.from_board(board.name, populate_from=build(board.name).out_dir)
+            port = vb.start()
+    report = rp.Report(report_path, resume=args.resume)
+    try:
+        link = DeviceLink.open(port, board.baud, board.dtr, board.rts, timeout=args.timeout)
+        try:
+            try:
+                link.handshake(timeout=max(10.0, args.timeout))
+            except DeviceTimeout as e:
+                report.write({"type": "error", "traj": None, "message": str(e)})
+                print(f"microloop replay: {e}", file=sys.stderr)
+                return EXIT_DEVICE
+            report.write(rp.run_header(board.name, port, link, args.resume))
+            total = sum(len(rp.load_trajectory(p).steps) for p in paths)
+            res = _run_with_progress(link, paths, report, board, total,
+                                     show=not args.no_progress and sys.stderr.isatty())
+            try:
+                st = link.stats() if not res.interrupted else None
+            except Exception:
+                st = None
+            if st:
+                report.write({"type": "stats", **st})
+        finally:
+            link.close()
+    finally:
+        report.close()
+        if vb is not None:
+            vb.stop()
+    sums = rp.summarize(report.records)
+    h = link.hello
+    title = (f"microloop replay on {board.name} ({h.impl} {h.platform}, fw {h.fw}) vs CPython "
+             f"{sys.version.split()[0]}" if h else f"microloop replay on {board.name}")
+    rp.print_table(sums, title)
+    if st:
+        print(f"device heap free {st['mem_free']} B, used {st['mem_alloc']} B, "
+              f"{st['checks']} checks this session; report: {report_path}")
+    if args.plot:
+        rp.plot(sums, args.plot, title)
+        print(f"plot: {args.plot}")
+    if res.interrupted:
+        print(f"microloop replay: interrupted: {res.interrupted}\n"
+              f"  the report keeps every step measured so far; continue with --resume",
+              file=sys.stderr)
+        return EXIT_DEVICE
+    bad_p = sum(s.parity_fail for s in sums)
+    bad_e = sum(s.expect_fail for s in sums)
+    incomplete = [s.key for s in sums if not s.complete]
+    if bad_p or bad_e or incomplete:
+        print(f"FAIL: {bad_p} parity differences, {bad_e} expectation misses"
+              + (f", incomplete: {', '.join(incomplete)}" if incomplete else ""), file=sys.stderr)
+        return EXIT_MISMATCH
+    return EXIT_OK
+
+
+def _run_with_progress(link, paths, report, board, total, show: bool):
+    from . import replay as rp
+
+    if not show:
+        return rp.replay_trajectories(link, paths, report, board.max_call_bytes)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                  TimeRemainingColumn(), transient=True) as prog:
+        task = prog.add_task(f"replay on {board.name}", total=total)
+        return rp.replay_trajectories(link, paths, report, board.max_call_bytes,
+                                      progress=lambda n: prog.advance(task, n))
+
+
+def cmd_vboard(args) -> int:
+    import signal
+    import time
+
+    from .build import build
+    from .vboard import VirtualBoard
+
+    populate = None if args.blank else build(args.board).out_dir
+    vb = VirtualBoard.from_board(args.board, flash_dir=args.flash, populate_from=populate)
+    port = vb.start()
+    print(port, flush=True)
+    print(f"virtual board {args.board} on {port} (flash {vb.flash_dir}); Ctrl-C stops it",
+          file=sys.stderr)
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
+    try:
+        while not stop:
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        vb.stop()
+    return EXIT_OK
+
+
+def cmd_boards(args) -> int:
+    from . import boards
+
+    for n in boards.names():
+        b = boards.load(n)
+        ids = ", ".join(f"{u.vid:04x}:{u.pid:04x}" for u in b.usb) or "-"
+        print(f"{b.name:8} {b.chip:8} -march={b.mpy_arch:9} flash={b.flash_method:7} "
+              f"max_call_bytes={b.max_call_bytes:<6} usb={ids}")
+    return EXIT_OK
 
 
 if __name__ == "__main__":

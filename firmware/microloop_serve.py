@@ -1,0 +1,687 @@
+# microloop_serve -- the device side of the microloop serial protocol (issue 4).
+#
+# What it is for: the host (`microloop replay`, or any program) sends tool calls over the
+# serial console; each call is read into a preallocated receive buffer and checked by the
+# guard *in place*; the answer carries the verdict code, the history entry, the call hash, the
+# time check() took on the device (time.ticks_us / ticks_diff) and the reason text.
+#
+# What it must never do: crash, hang or stop serving because of what arrives on the wire.
+# Garbage, an over-long header line, a frame cut short (inter-byte timeout), a bad CRC, an
+# unknown command, a policy the guard refuses, even an exception raised inside the guard: each
+# gets exactly one error line, then the loop goes on. It leaves the loop only on
+#   - a Ctrl-C byte (0x03) outside a payload: that is how mpremote gets the REPL back
+#     (mpremote sends "\r\x03" then "\r\x01"; payload bytes are never taken as Ctrl-C),
+#   - the BYE command,
+#   - the end of the input stream (unix port: the pseudo-terminal was closed).
+# It never reads ahead of a frame: bytes after a Ctrl-C stay for the REPL.
+#
+# Imports only MicroPython builtins and microloop_mpy. It also runs on CPython (host tests)
+# given unbuffered binary streams.
+#
+# ---------------------------------------------------------------------------------------
+# Protocol, version 1. ASCII header line, then exactly <len> payload bytes:
+#
+#     <seq> <CMD> <len> <crc> [arg ...]\n<payload>
+#
+#   seq   1..9 decimal digits, echoed in the answer (the host matches answers by it)
+#   len   payload length in bytes, decimal (0 for none)
+#   crc   8 hex digits of the CRC-32 (zlib/binascii) of the payload, or "-" for none
+#   "\r\n" line ends are accepted; empty lines are ignored; a header is at most 96 bytes.
+#
+# Every request gets exactly one answer line:
+#     <seq> OK <CMD> <fields...>\n        or        <seq> ERR <CODE> <text>\n
+# (seq is "-" when the header was too broken to read one). Commands and OK fields:
+#   HELLO                     proto=1 fw=<version> impl=<name> platform=<p> buf=<bytes>
+#                             max_call_bytes=<n> crc=<0|1> timeout_ms=<n>
+#   POLICY [t_ms [fresh]]  payload=JSON   buf=<bytes> us=<us>   (empty payload: defaults)
+#                             with t_ms the guard's clock is the host's (CLOCK sets it) and
+#                             starts at t_ms; fresh=1 first deletes the policy's state_path file
+#   CLOCK   <t_ms>            (nothing)   sets the host-driven clock (trajectory "t_ms")
+#   CHECK   payload=call      <code> <entry> <rule> <hash8|-> <us> <reason text...>
+#   OUTCOME <ok 0|1> <entry|->  payload=result bytes       <us>      ("-": the last check)
+#   RESET                     (nothing)
+#   STATS                     mem_free=<n> mem_alloc=<n> checks=<n> blocked=<n>
+#                             outcomes=<n> errors=<n> uptime_ms=<n> buf=<bytes>
+#   BYE                       (nothing; the loop then returns to the REPL)
+# Error codes: GARBAGE, LONGLINE, TIMEOUT, CRC, UNKNOWN, ARGS, POLICY, NOMEM, EXC.
+# A CHECK payload longer than the receive buffer (max_call_bytes + 1) is read and dropped,
+# then checked as a span of max_call_bytes + 1 bytes: the guard itself answers TOO_LARGE, so
+# the device and CPython agree on the verdict.
+# ---------------------------------------------------------------------------------------
+import sys
+import gc
+
+try:
+    import select
+except ImportError:  # pragma: no cover - every supported port has select
+    import uselect as select
+
+try:
+    from binascii import crc32 as _crc32
+except ImportError:  # a port built without CRC-32: frames must then carry "-"
+    _crc32 = None
+
+try:
+    from micropython import const
+except ImportError:  # CPython
+
+    def const(x):
+        return x
+
+
+try:
+    from time import ticks_ms, ticks_us, ticks_diff
+except ImportError:  # CPython: the same 2**30 tick arithmetic as MicroPython
+    import time as _time
+
+    def ticks_us():
+        return int(_time.monotonic() * 1000000) & 0x3FFFFFFF
+
+    def ticks_ms():
+        return int(_time.monotonic() * 1000) & 0x3FFFFFFF
+
+    def ticks_diff(a, b):
+        return ((a - b + 0x20000000) & 0x3FFFFFFF) - 0x20000000
+
+
+from microloop_mpy import Guard
+
+VERSION = "0.1.0"
+PROTO = 1
+DEFAULT_MAX_CALL_BYTES = 4096
+DEFAULT_TIMEOUT_MS = 1000
+POLICY_FILE = "microloop_policy.json"
+
+_MICROPY = sys.implementation.name == "micropython"
+_HDR_MAX = const(96)
+_OUT_MAX = const(320)
+_NTOK = const(8)
+# _getc() results below 0
+_TIMEOUT = const(-1)
+_EOF = const(-2)
+# _line() results below 0
+_STOP = const(-3)
+_LONGLINE = const(-4)
+
+# Commands, by index in _CMDS.
+_HELLO = const(0)
+_POLICY = const(1)
+_CHECK = const(2)
+_OUTCOME = const(3)
+_RESET = const(4)
+_STATS = const(5)
+_BYE = const(6)
+_CLOCK = const(7)
+_CMDS = (b"HELLO", b"POLICY", b"CHECK", b"OUTCOME", b"RESET", b"STATS", b"BYE", b"CLOCK")
+
+
+def _load_policy_file(path):
+    """The policy saved on the device (JSON), or None. Allocates (boot time only)."""
+    try:
+        import json
+
+        with open(path) as f:
+            return json.load(f)
+    except OSError:
+        return None
+
+
+def _no_rule():
+    return -1
+
+
+class Server:
+    """One serial session. All buffers are made here; serving a CHECK allocates only the
+    call hash text (last_hash_hex), the CRC result and one memoryview for the CRC."""
+
+    def __init__(self, policy=None, inp=None, out=None, poll_obj=None,
+                 timeout_ms=DEFAULT_TIMEOUT_MS):
+        if inp is None:
+            inp = sys.stdin.buffer
+        if out is None:
+            out = sys.stdout.buffer
+        if poll_obj is None:
+            poll_obj = sys.stdin
+        self.inp = inp
+        self.out = out
+        self.timeout_ms = timeout_ms
+        self.hdr = bytearray(_HDR_MAX)
+        self.ob = bytearray(_OUT_MAX)
+        self.one = bytearray(1)
+        self.ts = bytearray(_NTOK)  # token starts in hdr
+        self.te = bytearray(_NTOK)  # token ends in hdr
+        self.nt = 0
+        self._poll = select.poll()
+        self._poll.register(poll_obj, select.POLLIN)
+        # Bound methods made once (habit: never bind in the loop).
+        self._readinto = inp.readinto
+        self._write = out.write
+        self._ipoll = getattr(self._poll, "ipoll", None)  # MicroPython: allocation-free
+        self._ppoll = self._poll.poll
+        self.reasons = {}
+        self.checks = 0
+        self.blocked = 0
+        self.outcomes = 0
+        self.errors = 0
+        self.t_start = ticks_ms()
+        self.buf = None
+        self.mv = None
+        self.bufsize = 0
+        self.guard = None
+        self.policy = None
+        self.now = 0  # the host-driven clock, ms
+        self.host_clock = False
+        self._clockfn = self._clock  # bound once: the guard calls it inside check()
+        if policy is None:
+            policy = {"max_call_bytes": DEFAULT_MAX_CALL_BYTES}
+        self._install(policy)
+
+    # ---- memory -------------------------------------------------------------------------
+    def _install(self, policy):
+        """Builds the guard and a receive buffer of max_call_bytes + 1. Allocates (that is
+        its job); raises ValueError for a policy the guard refuses, MemoryError when the
+        board cannot hold it -- the old guard and buffer then stay in service."""
+        g = Guard(policy, clock=self._clockfn if self.host_clock else None)
+        need = g.max_call_bytes + 1
+        if need != self.bufsize:
+            old = self.bufsize
+            self.buf = None
+            self.mv = None
+            gc.collect()
+            try:
+                self.buf = bytearray(need)
+            except MemoryError:
+                if old:
+                    self.buf = bytearray(old)
+                    self.mv = memoryview(self.buf)
+                raise
+            self.mv = memoryview(self.buf)
+            self.bufsize = need
+        self.guard = g
+        self.policy = policy
+        self.check = g.check  # bound once per policy, not per call
+        self.rule_index = getattr(g, "rule_index", _no_rule)
+        gc.collect()
+
+    def _clock(self):
+        return self.now
+
+    # ---- input --------------------------------------------------------------------------
+    def _wait(self, ms):
+        """True when a byte can be read within ms (ms < 0: wait forever). No allocation on
+        MicroPython (ipoll)."""
+        ipoll = self._ipoll
+        if ipoll is not None:
+            for _ in ipoll(ms):
+                return True
+            return False
+        return bool(self._ppoll(None if ms < 0 else ms))
+
+    def _getc(self, ms):
+        """One byte (0..255), _TIMEOUT or _EOF. Reads exactly one byte: never reads ahead."""
+        if not self._wait(ms):
+            return _TIMEOUT
+        try:
+            if self._readinto(self.one) == 1:
+                return self.one[0]
+        except OSError:
+            pass
+        return _EOF
+
+    def _line(self):
+        """Reads one header line into hdr; returns its length (> 0) or _STOP, _EOF,
+        _TIMEOUT (a partial line, then silence) or _LONGLINE. Does not allocate."""
+        hdr = self.hdr
+        n = 0
+        over = False
+        while True:
+            c = self._getc(-1 if (n == 0 and not over) else self.timeout_ms)
+            if c < 0:
+                if c == _TIMEOUT and over:
+                    return _LONGLINE
+                return c
+            if c == 3:  # Ctrl-C outside a payload: hand the console back to the REPL
+                return _STOP
+            if c == 10:
+                if over:
+                    return _LONGLINE
+                if n and hdr[n - 1] == 13:
+                    n -= 1
+                if n:
+                    return n
+                continue  # empty line
+            if over:
+                continue
+            if n == 0 and c <= 32:
+                continue  # blanks or control bytes before a header ("\r", mpremote's "\x02")
+            if n >= _HDR_MAX:
+                over = True
+                continue
+            hdr[n] = c
+            n += 1
+
+    def _payload(self, n):
+        """Reads exactly n payload bytes; the first bufsize go to buf, the rest are dropped.
+        Returns n, _TIMEOUT or _EOF. Does not allocate."""
+        buf = self.buf
+        size = self.bufsize
+        getc = self._getc
+        ms = self.timeout_ms
+        i = 0
+        while i < n:
+            c = getc(ms)
+            if c < 0:
+                return c
+            if i < size:
+                buf[i] = c
+            i += 1
+        return n
+
+    # ---- header parsing (no allocation) -----------------------------------------------------
+    def _split(self, n):
+        hdr = self.hdr
+        ts = self.ts
+        te = self.te
+        k = 0
+        i = 0
+        while i < n:
+            while i < n and hdr[i] == 32:
+                i += 1
+            if i >= n:
+                break
+            if k >= _NTOK:
+                return -1
+            ts[k] = i
+            while i < n and hdr[i] != 32:
+                i += 1
+            te[k] = i
+            k += 1
+        self.nt = k
+        return k
+
+    def _num(self, k):
+        """Token k as a decimal int (at most 9 digits), or -1."""
+        if k >= self.nt:
+            return -1
+        hdr = self.hdr
+        i = self.ts[k]
+        e = self.te[k]
+        if e - i > 9 or e == i:
+            return -1
+        v = 0
+        while i < e:
+            c = hdr[i] - 48
+            if c < 0 or c > 9:
+                return -1
+            v = v * 10 + c
+            i += 1
+        return v
+
+    def _is(self, k, word):
+        if k >= self.nt:
+            return False
+        hdr = self.hdr
+        i = self.ts[k]
+        if self.te[k] - i != len(word):
+            return False
+        for c in word:
+            if hdr[i] != c:
+                return False
+            i += 1
+        return True
+
+    def _cmd(self):
+        for i in range(len(_CMDS)):
+            if self._is(1, _CMDS[i]):
+                return i
+        return -1
+
+    def _hex16(self, i):
+        hdr = self.hdr
+        v = 0
+        for j in range(i, i + 4):
+            c = hdr[j]
+            if 48 <= c <= 57:
+                c -= 48
+            elif 97 <= c <= 102:
+                c -= 87
+            elif 65 <= c <= 70:
+                c -= 55
+            else:
+                return -1
+            v = (v << 4) | c
+        return v
+
+    def _crc_ok(self, n):
+        """True when token 3 is "-" or the CRC-32 of payload[0:n]. Allocates the CRC int
+        and one memoryview (32-bit ports: the CRC may be a long int)."""
+        if self._is(3, b"-"):
+            return True
+        s = self.ts[3]
+        if self.te[3] - s != 8:
+            return False
+        if _crc32 is None:
+            return True  # cannot verify here; HELLO said crc=0
+        hi = self._hex16(s)
+        lo = self._hex16(s + 4)
+        if hi < 0 or lo < 0:
+            return False
+        c = _crc32(self.mv[0:n])
+        return ((c >> 16) & 0xFFFF) == hi and (c & 0xFFFF) == lo
+
+    # ---- output -----------------------------------------------------------------------------
+    def _put(self, p, b):
+        """Copies bytes b into the answer buffer at p; returns the new end."""
+        e = p + len(b)
+        if e > _OUT_MAX - 1:
+            e = _OUT_MAX - 1
+            b = b[: e - p]
+        self.ob[p:e] = b
+        return e
+
+    def _puttok(self, p, k):
+        """Copies header token k into the answer (used to echo seq)."""
+        hdr = self.hdr
+        ob = self.ob
+        for i in range(self.ts[k], self.te[k]):
+            ob[p] = hdr[i]
+            p += 1
+        return p
+
+    def _putint(self, p, v):
+        """Writes v in decimal at p; returns the new end. Does not allocate (small ints)."""
+        ob = self.ob
+        if v < 0:
+            ob[p] = 45
+            p += 1
+            v = -v
+        q = v
+        d = 1
+        while q >= 10:
+            q //= 10
+            d += 1
+        e = p + d
+        i = e
+        while i > p:
+            i -= 1
+            ob[i] = 48 + v % 10
+            v //= 10
+        return e
+
+    def _send(self, p):
+        ob = self.ob
+        ob[p] = 10
+        p += 1
+        if _MICROPY:
+            self._write(ob, p)  # MicroPython streams take a length: no slice
+        else:
+            self._write(bytes(ob[:p]))
+            flush = getattr(self.out, "flush", None)
+            if flush is not None:
+                flush()
+
+    def _head(self, ok, seq_ok):
+        """Starts an answer: "<seq> OK " or "<seq> ERR "; returns the position."""
+        p = self._puttok(0, 0) if seq_ok else self._put(0, b"-")
+        return self._put(p, b" OK " if ok else b" ERR ")
+
+    def _err(self, seq_ok, code, text):
+        self.errors += 1
+        p = self._head(False, seq_ok)
+        p = self._put(p, code)
+        p = self._put(p, b" ")
+        p = self._put(p, text)
+        self._send(p)
+
+    def _kv(self, p, key, v):
+        p = self._put(p, key)
+        return self._putint(p, v)
+
+    # ---- commands ---------------------------------------------------------------------------
+    def _hello(self):
+        p = self._head(True, True)
+        p = self._put(p, b"HELLO proto=")
+        p = self._putint(p, PROTO)
+        p = self._put(p, b" fw=")
+        p = self._put(p, VERSION.encode())
+        p = self._put(p, b" impl=")
+        p = self._put(p, sys.implementation.name.encode())
+        p = self._put(p, b" platform=")
+        p = self._put(p, sys.platform.encode())
+        p = self._kv(p, b" buf=", self.bufsize)
+        p = self._kv(p, b" max_call_bytes=", self.bufsize - 1)
+        p = self._kv(p, b" crc=", 0 if _crc32 is None else 1)
+        p = self._kv(p, b" timeout_ms=", self.timeout_ms)
+        self._send(p)
+
+    def _load_policy(self, n):
+        import json  # only here: policy loads are rare
+
+        if n > self.bufsize:
+            self._err(True, b"POLICY", b"policy text longer than the receive buffer")
+            return
+        try:
+            policy = json.loads(bytes(self.mv[0:n])) if n else None
+        except ValueError:
+            self._err(True, b"POLICY", b"policy is not valid JSON")
+            return
+        if policy is not None and type(policy) is not dict:
+            self._err(True, b"POLICY", b"policy must be a JSON object")
+            return
+        if self.nt >= 5:
+            t = self._num(4)
+            if t < 0:
+                self._err(True, b"ARGS", b"POLICY t_ms must be a decimal integer")
+                return
+            self.host_clock = True
+            self.now = t
+            if self.nt >= 6 and self._is(5, b"1"):
+                self._remove_state(policy)
+        else:
+            self.host_clock = False
+        t0 = ticks_us()
+        try:
+            self._install(policy)
+        except ValueError as e:
+            self._err(True, b"POLICY", str(e).encode())
+            return
+        except MemoryError:
+            self._err(True, b"NOMEM", b"max_call_bytes/history too large for this board")
+            return
+        us = ticks_diff(ticks_us(), t0)
+        p = self._head(True, True)
+        p = self._kv(p, b"POLICY buf=", self.bufsize)
+        p = self._kv(p, b" us=", us)
+        self._send(p)
+
+    def _remove_state(self, policy):
+        path = policy.get("state_path") if policy else None
+        if path:
+            try:
+                import os
+
+                os.remove(path)
+            except OSError:
+                pass  # none yet
+
+    def _set_clock(self):
+        t = self._num(4)
+        if self.nt != 5 or t < 0:
+            self._err(True, b"ARGS", b"CLOCK needs <t_ms>")
+            return
+        self.host_clock = True
+        self.now = t
+        self._simple(b"CLOCK")
+
+    def _check(self, n):
+        if n > self.bufsize:
+            n = self.bufsize  # > max_call_bytes: the guard answers TOO_LARGE
+        g = self.guard
+        check = self.check
+        t0 = ticks_us()
+        v = check(self.buf, 0, n)
+        t1 = ticks_us()
+        us = ticks_diff(t1, t0)
+        self.checks += 1
+        if v:
+            self.blocked += 1
+        r = self.reasons.get(v)
+        if r is None:
+            r = g.reason(v).encode()
+            self.reasons[v] = r
+        p = self._head(True, True)
+        p = self._put(p, b"CHECK ")
+        p = self._putint(p, v)
+        p = self._put(p, b" ")
+        p = self._putint(p, g.last_entry())
+        p = self._put(p, b" ")
+        p = self._putint(p, self.rule_index())
+        p = self._put(p, b" ")
+        h = g.last_hash_hex()  # None after a malformed call
+        p = self._put(p, b"-" if h is None else h.encode())
+        p = self._put(p, b" ")
+        p = self._putint(p, us)
+        p = self._put(p, b" ")
+        p = self._put(p, r)
+        self._send(p)
+
+    def _outcome(self, n):
+        if self.nt != 6:
+            self._err(True, b"ARGS", b"OUTCOME needs <ok 0|1> <entry|->")
+            return
+        ok = self._num(4)
+        if ok != 0 and ok != 1:
+            self._err(True, b"ARGS", b"ok must be 0 or 1")
+            return
+        entry = None
+        if not self._is(5, b"-"):
+            neg = self.hdr[self.ts[5]] == 45
+            if neg:
+                self.ts[5] += 1
+            entry = self._num(5)
+            if entry < 0:
+                self._err(True, b"ARGS", b"entry must be an integer or -")
+                return
+            if neg:
+                entry = -entry
+        if n > self.bufsize:
+            self._err(True, b"ARGS", b"result longer than the receive buffer: send a digest")
+            return
+        g = self.guard
+        t0 = ticks_us()
+        g.outcome(ok == 1, self.buf, 0, n, entry)
+        us = ticks_diff(ticks_us(), t0)
+        self.outcomes += 1
+        p = self._head(True, True)
+        p = self._put(p, b"OUTCOME ")
+        p = self._putint(p, us)
+        self._send(p)
+
+    def _stats(self):
+        gc.collect()
+        p = self._head(True, True)
+        p = self._kv(p, b"STATS mem_free=", gc.mem_free())
+        p = self._kv(p, b" mem_alloc=", gc.mem_alloc())
+        p = self._kv(p, b" checks=", self.checks)
+        p = self._kv(p, b" blocked=", self.blocked)
+        p = self._kv(p, b" outcomes=", self.outcomes)
+        p = self._kv(p, b" errors=", self.errors)
+        p = self._kv(p, b" uptime_ms=", ticks_diff(ticks_ms(), self.t_start))
+        p = self._kv(p, b" buf=", self.bufsize)
+        self._send(p)
+
+    def _simple(self, word):
+        p = self._head(True, True)
+        p = self._put(p, word)
+        self._send(p)
+
+    # ---- the loop ---------------------------------------------------------------------------
+    def step(self):
+        """Serves one request. Returns False when the loop must end."""
+        n = self._line()
+        if n < 0:
+            if n == _STOP or n == _EOF:
+                return False
+            if n == _TIMEOUT:
+                self._err(False, b"TIMEOUT", b"partial header line, then silence")
+            else:
+                self._err(False, b"LONGLINE", b"header line longer than 96 bytes, dropped")
+            return True
+        k = self._split(n)
+        seq = self._num(0)
+        if k < 4 or seq < 0:
+            self._err(seq >= 0, b"GARBAGE", b"expected <seq> <CMD> <len> <crc> [args]")
+            return True
+        ln = self._num(2)
+        cmd = self._cmd()
+        if ln < 0:
+            self._err(True, b"GARBAGE", b"bad payload length")
+            return True
+        if ln:
+            r = self._payload(ln)
+            if r < 0:
+                if r == _EOF:
+                    return False
+                self._err(True, b"TIMEOUT", b"payload cut short, then silence")
+                return True
+        if cmd < 0:
+            self._err(True, b"UNKNOWN", b"unknown command")
+            return True
+        if ln <= self.bufsize and not self._crc_ok(ln):
+            self._err(True, b"CRC", b"payload CRC-32 mismatch, frame dropped")
+            return True
+        try:
+            if cmd == _CHECK:
+                self._check(ln)
+            elif cmd == _OUTCOME:
+                self._outcome(ln)
+            elif cmd == _HELLO:
+                self._hello()
+            elif cmd == _POLICY:
+                self._load_policy(ln)
+            elif cmd == _RESET:
+                self.guard.reset()
+                self._simple(b"RESET")
+            elif cmd == _STATS:
+                self._stats()
+            elif cmd == _CLOCK:
+                self._set_clock()
+            elif cmd == _BYE:
+                self._simple(b"BYE")
+                return False
+        except MemoryError:
+            self._err(True, b"NOMEM", b"out of memory while serving")
+        except Exception as e:  # never crash on a guard bug: report it and keep serving
+            self._err(True, b"EXC", type(e).__name__.encode())
+        return True
+
+    def serve(self):
+        """Serves until Ctrl-C (outside a payload), BYE or end of input. While serving,
+        Ctrl-C is an ordinary byte (micropython.kbd_intr(-1)); restored on exit."""
+        kbd = None
+        try:
+            import micropython
+
+            kbd = getattr(micropython, "kbd_intr", None)
+        except ImportError:
+            pass
+        if kbd is not None:
+            kbd(-1)
+        try:
+            p = self._put(0, b"- OK READY proto=")
+            p = self._putint(p, PROTO)
+            p = self._put(p, b" fw=")
+            p = self._put(p, VERSION.encode())
+            self._send(p)
+            while self.step():
+                pass
+        finally:
+            if kbd is not None:
+                kbd(3)
+
+
+def serve(policy=None, timeout_ms=DEFAULT_TIMEOUT_MS):
+    """Entry point for main.py: the saved policy file if any, else the board default."""
+    if policy is None:
+        policy = _load_policy_file(POLICY_FILE)
+    Server(policy, timeout_ms=timeout_ms).serve()

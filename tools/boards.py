@@ -1,0 +1,87 @@
+# microloop_tools.boards -- a board's facts, read from boards/<name>.json (one file per board):
+# chip, serial defaults, USB IDs for auto-detect, mpy-cross arch, flash method and layout,
+# max_call_bytes preset, heap size of the virtual board. Nothing about a board is hard-coded
+# elsewhere in the harness.
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .paths import BOARDS_DIR
+
+
+@dataclass(frozen=True)
+class UsbId:
+    vid: int
+    pid: int
+    name: str
+
+
+@dataclass(frozen=True)
+class Board:
+    name: str
+    description: str
+    chip: str
+    micropython_port: str
+    baud: int
+    dtr: bool
+    rts: bool
+    usb: tuple[UsbId, ...]
+    mpy_arch: str
+    flash: dict[str, Any]
+    max_call_bytes: int
+    heapsize: str | None = None
+    firmware_download: str | None = None
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def virtual(self) -> bool:
+        return self.micropython_port == "unix"
+
+    @property
+    def flash_method(self) -> str:
+        return str(self.flash.get("method", "none"))
+
+
+def names() -> list[str]:
+    return sorted(p.stem for p in BOARDS_DIR.glob("*.json"))
+
+
+def load(name: str, boards_dir: Path = BOARDS_DIR) -> Board:
+    path = boards_dir / f"{name}.json"
+    if not path.exists():
+        raise ValueError(f"unknown board {name!r}: known boards are {', '.join(names())}")
+    d = json.loads(path.read_text())
+    usb = tuple(UsbId(int(u["vid"], 16), int(u["pid"], 16), u.get("name", "")) for u in d.get("usb", []))
+    return Board(
+        name=d["name"],
+        description=d.get("description", ""),
+        chip=d["chip"],
+        micropython_port=d["micropython_port"],
+        baud=int(d.get("baud", 115200)),
+        dtr=bool(d.get("dtr", True)),
+        rts=bool(d.get("rts", True)),
+        usb=usb,
+        mpy_arch=d["mpy_arch"],
+        flash=dict(d.get("flash", {})),
+        max_call_bytes=int(d["max_call_bytes"]),
+        heapsize=d.get("heapsize"),
+        firmware_download=d.get("firmware_download"),
+        raw=d,
+    )
+
+
+def detect_port(board: Board) -> str:
+    """The serial port of a connected board, by USB VID/PID. Raises when none or several."""
+    from serial.tools import list_ports
+
+    ids = {(u.vid, u.pid) for u in board.usb}
+    hits = [p.device for p in list_ports.comports() if (p.vid, p.pid) in ids]
+    if not hits:
+        wanted = ", ".join(f"{u.vid:04x}:{u.pid:04x} ({u.name})" for u in board.usb) or "none"
+        raise RuntimeError(f"no {board.name} found on USB (looked for {wanted}); pass --port")
+    if len(hits) > 1:
+        raise RuntimeError(f"several {board.name} candidates: {', '.join(hits)}; pass --port")
+    return hits[0]
