@@ -532,3 +532,181 @@ def test_differential_random_sequences(seed):
 @pytest.mark.parametrize("seed", range(1000, 1200))
 def test_differential_late_reports(seed):
     _run_diff(seed, report_late=True)
+
+
+# ---------------------------------------------------------------- differential: rules
+
+RULE_POOL = [
+    {"action": "block", "tool": "shell", "arg": "cmd", "prefix": "rm -rf"},
+    {"action": "allow", "tool": "read_file", "arg": "path", "prefix": "/data/"},
+    {"action": "block", "tool": "read_file"},
+    {"action": "block", "tool": "fs_*"},
+    {"action": "allow", "tool": "fs_r*"},
+    {"action": "block", "tool": "x*y"},
+    {"action": "block", "tool": "send", "arg": "opts.mode", "exact": "force"},
+    {"action": "block", "tool": "send", "arg": "n", "exact": 100},
+    {"action": "block", "tool": "send", "arg": "n", "exact": None},
+    {"action": "block", "tool": "send", "arg": "n", "exact": True},
+    {"action": "allow", "tool": "send", "arg": "opts"},
+    {"action": "block", "tool": "*", "arg": "opts.mode", "prefix": "dan"},
+    {"action": "allow", "tool": "shell", "arg": "cmd", "exact": "ls"},
+    {"tool": "send", "count": 2},
+    {"tool": "*", "count": 6, "per_s": 10},
+    {"tool": "shell", "arg": "cmd", "prefix": "ls", "count": 3},
+    {"tool": "read_file", "count": 2, "per_s": 5},
+    {"tool": "fs_*", "arg": "path", "prefix": "/data/", "count": 1, "per_s": 3},
+]
+TOOLS = ["shell", "sh", "fs_read", "fs_", "fs", "read_file", "x*y", "xAy", "send", "Send"]
+STRS = ["rm -rf /", "rm -r", "ls", "ls -la", "/data/a.csv", "/data/../etc", "/data/..", "/data",
+        "../data/x", "/data/.../x", "force", "forc", "danger", "dan", "", "caf\u00e9 \U0001F600"]
+
+
+def _enc_str(rnd, s):
+    out = ['"']
+    for ch in s:
+        r = rnd.random()
+        if ch == '"' or ch == "\\":
+            out.append("\\" + ch)
+        elif r < 0.25:
+            cp = ord(ch)
+            if cp > 0xFFFF:
+                cp -= 0x10000
+                hi, lo = 0xD800 + (cp >> 10), 0xDC00 + (cp & 0x3FF)
+                out.append("\\u%04x\\u%04X" % (hi, lo))
+            else:
+                out.append(("\\u%04x" if rnd.random() < 0.5 else "\\u%04X") % cp)
+        elif ch == "/" and r < 0.5:
+            out.append("\\/")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+def _enc(rnd, v):
+    if isinstance(v, dict):
+        items = list(v.items())
+        rnd.shuffle(items)
+        return "{" + ", ".join(_enc_str(rnd, k) + ": " + _enc(rnd, x) for k, x in items) + "}"
+    if isinstance(v, list):
+        return "[" + ", ".join(_enc(rnd, x) for x in v) + "]"
+    if isinstance(v, str):
+        return _enc_str(rnd, v)
+    if isinstance(v, tuple):  # a number literal
+        return v[1]
+    return json.dumps(v)
+
+
+def _random_args(rnd):
+    args = {}
+    for key in rnd.sample(["cmd", "path", "opts", "n", "opts.mode"], rnd.randrange(0, 3)):
+        if key == "opts":
+            args[key] = rnd.choice([{"mode": rnd.choice(STRS)}, {"mode": 1}, [{"mode": "force"}],
+                                    {}, {"mode": {"x": "force"}}, "force"])
+        elif key == "n":
+            args[key] = rnd.choice([("num", "100"), ("num", "100.0"), ("num", "1e2"), "100",
+                                    True, False, None, ("num", "-100")])
+        else:
+            args[key] = rnd.choice(STRS)
+    return args
+
+
+def _random_call(rnd):
+    members = [("tool", _enc_str(rnd, rnd.choice(TOOLS)))]
+    if rnd.random() < 0.9:
+        members.append(("args", _enc(rnd, _random_args(rnd))))
+    if rnd.random() < 0.2:
+        members.append(("id", _enc(rnd, {"seq": ("num", str(rnd.randrange(99)))})))
+    rnd.shuffle(members)
+    return ("{" + ", ".join('"%s": %s' % kv for kv in members) + "}").encode("utf-8")
+
+
+def _category(mod, v):
+    if v == mod.ALLOW:
+        return "allow"
+    if v == mod.RULE_BLOCK:
+        return "rule"
+    if v == mod.BUDGET_EXHAUSTED:
+        return "budget"
+    if v in (mod.IDENTICAL, mod.REPEAT, mod.CYCLE, mod.ERROR_LOOP, mod.STALE, mod.RETRIES):
+        return "loop"
+    return "malformed"
+
+
+def _model_category(v):
+    if v in ("allow", "rule", "budget"):
+        return v
+    if v.startswith("malformed"):
+        return "malformed"
+    return "loop"
+
+
+def _run_rules_diff(seed, steps=80):
+    mod = _guard_mod()
+    rnd = random.Random(seed)
+    rules = rnd.sample(RULE_POOL, rnd.randrange(1, 7))
+    pol = {"default": rnd.choice(["allow", "allow", "block"]), "rules": rules}
+    if rnd.random() < 0.5:
+        pol["loops"] = {"identical": 0, "repeat": 0, "stale": 0, "cycle_period": 0, "errors": 0}
+    now = [0]
+    models = [ModelGuard(pol, 0, clock=lambda: now[0]), ModelGuard(pol, 1, clock=lambda: now[0])]
+    g = mod.Guard(pol, clock=lambda: now[0])
+    log = []
+    for step in range(steps):
+        now[0] += rnd.choice((0, 0, 500, 1000, 2500, 4000))
+        data = _random_call(rnd)
+        vs = [m.check(data) for m in models]
+        v = g.check(data)
+        log.append((now[0], data, vs[0], v, g.rule_index()))
+        if vs[0] != vs[1]:
+            return
+        got, want = _category(mod, v), _model_category(vs[0])
+        assert got == want, (seed, pol, log[-12:])
+        if want in ("rule", "budget"):
+            assert g.rule_index() == models[0].rule_idx, (seed, pol, log[-12:])
+        elif want == "allow":
+            assert g.rule_index() == -1, (seed, pol, log[-12:])
+        if v == mod.ALLOW and rnd.random() < 0.8:
+            res = rnd.choice((b"ok", b"done", b"x"))
+            g.outcome(True, res)
+            for m in models:
+                m.outcome(True, res)
+
+
+@pytest.mark.parametrize("seed", range(400))
+def test_differential_rules(seed):
+    _run_rules_diff(seed)
+
+
+def _run_fresh_diff(seed, steps=80):
+    """Loop detectors with many new calls and failures mixed in (errors, stale, repeat)."""
+    mod = _guard_mod()
+    rnd = random.Random(seed)
+    pol = _random_policy(rnd)
+    models = [ModelGuard(pol, 0), ModelGuard(pol, 1)]
+    g = mod.Guard(pol)
+    fixed = [("a", "1"), ("a", "2"), ("b", "1")]
+    log = []
+    for step in range(steps):
+        if rnd.random() < 0.25:
+            tool, arg = rnd.choice(("a", "b", "c")), "fresh%d" % step
+        else:
+            tool, arg = rnd.choice(fixed)
+        data = _mk_call(tool, arg)
+        vs = [m.check(data) for m in models]
+        v = g.check(data)
+        log.append((tool, arg, vs[0], v))
+        if vs[0] != vs[1]:
+            return
+        assert (v == mod.ALLOW) == (vs[0] == "allow"), (seed, pol, log[-15:])
+        if v == mod.ALLOW:
+            ok = rnd.random() < 0.4
+            res = b"same" if rnd.random() < 0.6 else b"r%d" % rnd.randrange(3)
+            g.outcome(ok, res)
+            for m in models:
+                m.outcome(ok, res)
+
+
+@pytest.mark.parametrize("seed", range(2000, 2300))
+def test_differential_fresh_and_failing(seed):
+    _run_fresh_diff(seed)
