@@ -74,17 +74,19 @@ def replays(tmp_path_factory):
     """runtime -> {file stem: output lines}, or the exception that run raised."""
     paths = [str(p.relative_to(ROOT)) for p in FILES]
 
+    if not paths:
+        return {}
+    # Fresh state directory per runtime (budgets persist in state_path files), made here in
+    # the main thread (tmp_path_factory is not thread-safe). /tmp exists in the wasm port's
+    # in-memory file system too; the driver creates the rest there.
+    state = {rt: tmp_path_factory.mktemp(f"parity-state-{rt}") for rt in RUNTIMES}
+
     def replay(runtime):
-        # Fresh state directory per runtime (budgets persist in state_path files). /tmp exists
-        # in the wasm port's in-memory file system too; the driver creates the rest there.
-        state_root = tmp_path_factory.mktemp(f"parity-state-{runtime}")
         try:
-            return _split(run_mp(runtime, DRIVER, [str(state_root), *paths], timeout=TIMEOUT))
+            return _split(run_mp(runtime, DRIVER, [str(state[runtime]), *paths], timeout=TIMEOUT))
         except (RunFailed, RuntimeMissing, AssertionError) as e:
             return e
 
-    if not paths:
-        return {}
     with ThreadPoolExecutor(len(RUNTIMES)) as pool:
         return dict(zip(RUNTIMES, pool.map(replay, RUNTIMES)))
 
