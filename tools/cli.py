@@ -69,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--blank", action="store_true", help="start with an empty flash (REPL only)")
 
     sub.add_parser("boards", help="list the boards/ files")
+    sub.add_parser("package-json", help="rewrite the root package.json (mip) from the sources")
     for name, (_, helptext) in DELEGATED.items():
         sub.add_parser(name, help=helptext, add_help=False)
     return p
@@ -95,6 +96,11 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_vboard(args)
         if args.cmd == "boards":
             return cmd_boards(args)
+        if args.cmd == "package-json":
+            from . import pkg
+
+            print(f"wrote {pkg.write()}")
+            return EXIT_OK
     except (ValueError, RuntimeError, FileNotFoundError) as e:
         print(f"microloop {args.cmd}: {e}", file=sys.stderr)
         return EXIT_USAGE
