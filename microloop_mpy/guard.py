@@ -221,7 +221,7 @@ class Guard:
     def _load(self, boot):
         r = self._rules
         data = state.read(self._state_path)
-        if not data:
+        if data is None:
             return
         got = state.decode(data)
         if got is None:

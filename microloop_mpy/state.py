@@ -107,11 +107,11 @@ def write(path, data):
 
 
 def read(path):
-    """The state file's bytes, b"" when there is none, or None when it cannot be read."""
+    """The state file's bytes (an empty file is a torn one), or None when there is none."""
     for name in (path, path + ".tmp"):
         try:
             with open(name, "rb") as f:
                 return f.read()
         except OSError:
             continue
-    return b""
+    return None

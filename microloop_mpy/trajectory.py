@@ -58,6 +58,16 @@ def call_bytes(line):
     return b"{" + b",".join(parts) + b"}"
 
 
+def _remove_state(path):
+    import os
+
+    for name in (path, path + ".tmp"):
+        try:
+            os.remove(name)
+        except OSError:
+            pass
+
+
 def _policy_needs_cpython(policy):
     rules = policy.get("rules", []) if isinstance(policy, dict) else []
     for rule in rules if isinstance(rules, list) else []:
@@ -78,6 +88,8 @@ class Replay:
             policy["state_path"] = state_dir.rstrip("/") + "/" + policy["state_path"]
             self.policy = policy
         self.now = 0
+        if isinstance(self.policy, dict) and self.policy.get("state_path"):
+            _remove_state(self.policy["state_path"])  # a trajectory starts from a clean state
         self.guard = self._new_guard()
         self.entries = []
         self.mismatches = 0

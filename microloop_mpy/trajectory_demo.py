@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -15,9 +16,9 @@ def _unix_port():
     return here if os.path.exists(here) else "micropython"
 
 
-def _replay_unix(path):
+def _replay_unix(path, state_dir):
     code = ("import sys\nsys.path.insert(0, %r)\nfrom microloop_mpy.trajectory import main\n"
-            "main(%r)\n" % (ROOT, path))
+            "main(%r, %r)\n" % (ROOT, path, state_dir))
     out = subprocess.run([_unix_port(), "-c", code], capture_output=True, text=True, timeout=120)
     return out.stdout.splitlines()
 
@@ -30,9 +31,10 @@ def main():
     print("%-40s %6s %6s %9s %s" % ("trajectory", "steps", "blocks", "mismatch", "parity"))
     for path in files:
         lines = []
-        with open(path, "rb") as f:
-            replay_lines(f.read().split(b"\n"), lines.append)
-        mp = _replay_unix(path)
+        with tempfile.TemporaryDirectory() as state_dir:
+            with open(path, "rb") as f:
+                replay_lines(f.read().split(b"\n"), lines.append, state_dir)
+            mp = _replay_unix(path, state_dir)
         same = mp == lines or (len(mp) == 1 and mp[0].startswith("SKIP"))
         calls = [json.loads(x) for x in lines if x.startswith('{"step"')]
         blocks = sum(1 for c in calls if c.get("kind") == "call" and c["verdict"])
