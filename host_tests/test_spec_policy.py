@@ -597,3 +597,77 @@ def test_reason_of_every_returned_code():
     for data in (A, A, A, BAD, b"", b"\xff", b'{"tool": "t", "args": {"a": 1, "a": 2}}'):
         v = g.check(data)
         assert isinstance(g.reason(v), str) and g.reason(v)
+
+
+# ------------------------------------------------------------------ per-tool settings
+
+def test_per_tool_settings_use_the_decoded_tool_name():
+    g = Guard({"tools": {"read_output": {"exempt": True}}})
+    for i in range(30):
+        call = b'{"tool": "read\\u005foutput", "args": {"job": 7}}' if i % 2 else \
+            b'{"tool": "read_output", "args": {"job": 7}}'
+        assert g.check(call) == ALLOW, i
+        g.outcome(True, b"same chunk")
+
+
+def test_retries_count_the_decoded_tool_whatever_the_args():
+    g = Guard({"tools": {"send_email": {"loops": {"retries": 3}}}})
+    assert g.check(b'{"tool": "send_email", "args": {"to": "a"}}') == ALLOW
+    assert g.check(b'{"tool": "send\\u005femail", "args": {"to": "b"}}') == ALLOW
+    assert g.check(b'{"tool": "send_email", "args": {"to": "c"}}') == M.RETRIES
+
+
+def test_per_tool_loops_merge_key_by_key():
+    # only identical is overridden for "fetch"; repeat/stale stay at the policy's values
+    g = Guard({"tools": {"fetch": {"loops": {"identical": 0}}}})
+    for i in range(2):
+        assert g.check(A) == ALLOW
+        g.outcome(True, b"X")
+    assert g.check(A) == ALLOW  # identical off for fetch: third in a row passes
+    g.outcome(True, b"X")
+    # repeat 4 (the policy's) still applies to fetch: 3 executed matches since the new entry
+    assert g.check(A) == M.REPEAT
+
+
+def test_settings_of_the_checked_tool_apply():
+    # o p o p o p with unchanged outcomes, "poll" (p) exempt. The 7th call closes the cycle
+    # (p o) x 3: checking p, p's settings apply (exempt: allowed); checking o, o's settings
+    # apply (not exempt: the cycle, exempt entries included, blocks it).
+    p = b'{"tool": "poll", "args": {}}'
+    o = b'{"tool": "other", "args": {}}'
+    verdicts = []
+    for last in (p, o):
+        g = Guard({"tools": {"poll": {"exempt": True}}})
+        for i in range(3):
+            assert g.check(o) == ALLOW
+            g.outcome(True, b"same")
+            assert g.check(p) == ALLOW
+            g.outcome(True, b"same")
+        verdicts.append(g.check(last))
+    assert verdicts == [ALLOW, M.CYCLE]
+
+
+def test_exempt_tool_calls_still_make_entries():
+    g = Guard({"tools": {"poll": {"exempt": True}}})
+    p = b'{"tool": "poll", "args": {}}'
+    assert g.check(A) == ALLOW
+    g.outcome(True, b"X")
+    assert g.check(A) == ALLOW
+    g.outcome(True, b"X")
+    assert g.check(p) == ALLOW
+    assert g.last_entry() >= 0
+    # the poll entry sits between: A is no longer identical to the two before it
+    assert g.check(A) == ALLOW
+
+
+def test_retries_window_counts_this_call():
+    # retries 3, window 16: counting this call, 3 executed entries of the tool among the last
+    # 16 entries. Two emails, then 14 other calls: the first email has left the window.
+    g = Guard({"tools": {"mail": {"loops": {"retries": 3}}}})
+    mail = [b'{"tool": "mail", "args": {"n": %d}}' % i for i in range(5)]
+    assert g.check(mail[0]) == ALLOW
+    assert g.check(mail[1]) == ALLOW
+    for i in range(13):
+        assert g.check(b'{"tool": "read", "args": {"n": %d}}' % i) == ALLOW
+    assert g.check(mail[2]) == M.RETRIES  # entries 0..15: mail 0, 1 and this one
+    assert g.check(mail[3]) == ALLOW  # entries 1..16: mail 1 and this one (the 3rd was blocked)
