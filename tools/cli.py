@@ -184,10 +184,7 @@ def cmd_replay(args) -> int:
         if not board.virtual:
             port = boards.detect_port(board)
         else:
-            from .build import build
-            from .vboard import VirtualBoard
-
-            vb = VirtualBoard.from_board(board.name, populate_from=build(board.name).out_dir)
+            vb = _start_vboard(board.name)
             port = vb.start()
     report = rp.Report(report_path, resume=args.resume)
     try:
@@ -255,15 +252,26 @@ def _run_with_progress(link, paths, report, board, total, show: bool):
                                       progress=lambda n: prog.advance(task, n))
 
 
-def cmd_vboard(args) -> int:
-    import signal
-    import time
+def _start_vboard(board: str, flash_dir: Path | None = None, blank: bool = False):
+    """A virtual board whose flash holds a fresh build (made in a temporary directory, so
+    runs in parallel never share build/)."""
+    import tempfile
 
     from .build import build
     from .vboard import VirtualBoard
 
-    populate = None if args.blank else build(args.board).out_dir
-    vb = VirtualBoard.from_board(args.board, flash_dir=args.flash, populate_from=populate)
+    if blank:
+        return VirtualBoard.from_board(board, flash_dir=flash_dir)
+    with tempfile.TemporaryDirectory(prefix="microloop-build-") as tmp:
+        out = build(board, Path(tmp)).out_dir
+        return VirtualBoard.from_board(board, flash_dir=flash_dir, populate_from=out)
+
+
+def cmd_vboard(args) -> int:
+    import signal
+    import time
+
+    vb = _start_vboard(args.board, args.flash, args.blank)
     port = vb.start()
     print(port, flush=True)
     print(f"virtual board {args.board} on {port} (flash {vb.flash_dir}); Ctrl-C stops it",

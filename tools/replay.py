@@ -325,6 +325,7 @@ def _step_record(traj: Trajectory, s: Step, ref: dict, d: dict) -> dict:
             rec["parity"] = "err" not in d and d.get("entry") == ref.get("entry")
         else:
             rec["parity"] = "err" not in d
+        rec["expect_ok"] = True  # only call steps carry an expectation
     return rec
 
 
