@@ -478,12 +478,27 @@ def _random_policy(rnd):
                        ("stale", (0, 4, 6, 12)), ("retries", (0, 0, 3, 5)),
                        ("cycle_period", (0, 2, 3, 4)), ("cycle_repeats", (0, 2, 3))):
         loops[k] = rnd.choice(choices)
-    hist = max(loops["window"], loops["cycle_period"] * loops["cycle_repeats"],
-               loops["stale"], loops["identical"], 2) + rnd.choice((0, 0, 3, 10))
+    tools = {}
+    if rnd.random() < 0.2:
+        tools["b"] = {"exempt": True}
+    if rnd.random() < 0.4:
+        over = {}
+        for k, choices in (("identical", (0, 2, 4)), ("repeat", (0, 2, 3)), ("errors", (0, 2)),
+                           ("stale", (0, 3, 5)), ("retries", (0, 2, 4)),
+                           ("cycle_repeats", (0, 2, 4))):
+            if rnd.random() < 0.4:
+                over[k] = rnd.choice(choices)
+        tools["a"] = {"loops": over}
+    reps = [loops["cycle_repeats"]] + [t["loops"].get("cycle_repeats", 0)
+                                       for t in tools.values() if "loops" in t]
+    per = [loops["stale"], loops["identical"]] + [
+        t["loops"].get(k, 0) for t in tools.values() if "loops" in t
+        for k in ("stale", "identical")]
+    hist = max([loops["window"], loops["cycle_period"] * max(reps), 2] + per) + \
+        rnd.choice((0, 0, 3, 10))
     pol = {"history": hist, "loops": loops}
-    if rnd.random() < 0.3:
-        pol["tools"] = {"b": {"exempt": True}} if rnd.random() < 0.5 else \
-            {"a": {"loops": {"identical": rnd.choice((0, 2)), "stale": rnd.choice((0, 3))}}}
+    if tools:
+        pol["tools"] = tools
     return pol
 
 
