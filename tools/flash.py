@@ -35,6 +35,25 @@ class FlashPlan:
         return out
 
 
+ESP_IMAGE_MAGIC = 0xE9
+
+
+def check_esp_image(firmware: Path, board: boards.Board) -> str:
+    """Refuses a file that is not an ESP image for this chip (the first image of a MicroPython
+    .bin is the bootloader: magic 0xE9; its extended header holds the chip ID at byte 12,
+    0 = ESP32, 9 = ESP32-S3). Returns a one-line description."""
+    head = Path(firmware).read_bytes()[:24]
+    if len(head) < 24 or head[0] != ESP_IMAGE_MAGIC:
+        raise ValueError(f"{firmware}: not an ESP firmware image (first byte is not 0xE9); "
+                         f"download the .bin for {board.name} from {board.firmware_download}")
+    chip_id = head[12] | head[13] << 8
+    want = board.flash.get("image_chip_id")
+    if want is not None and chip_id != want:
+        raise ValueError(f"{firmware}: image is for chip ID {chip_id}, {board.name} needs "
+                         f"{want}: wrong firmware for this board")
+    return f"ESP image, chip ID {chip_id}, {head[1]} segments"
+
+
 def esptool_argv(board: boards.Board, port: str, firmware: Path, baud: int | None = None,
                  erase: bool | None = None, exe: str = "esptool") -> list[list[str]]:
     f = board.flash
@@ -58,6 +77,8 @@ def plan(board_name: str, port: str | None, firmware: Path, drive: Path | None =
         if not port:
             raise ValueError("--port is required to flash with esptool")
         exe = "esptool" if dry_run else tool("esptool")
+        if firmware.exists() or not dry_run:
+            p.notes.append(check_esp_image(firmware, board))
         p.commands = esptool_argv(board, port, firmware, baud, erase, exe)
         p.notes.append(f"{board.chip}: image at {board.flash['offset']}")
     elif method == "uf2":
