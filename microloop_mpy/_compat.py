@@ -42,10 +42,20 @@ except ImportError:  # CPython: a monotonic clock folded into the same 2**30 tic
         return ((a - b + _TICKS_HALF) & _TICKS_MASK) - _TICKS_HALF
 
 
-try:
-    from array import array
-except ImportError:  # pragma: no cover - every supported port has array
-    array = None
+from array import array
+
+
+def zeros(typecode, n, fill=0):
+    """An array of n items set to `fill`, built from a range rather than a bytes object of the
+    same size: some ports (the wasm port) keep such a temporary alive, which would double the
+    heap a Guard takes. Allocates the array only (plus a small range object)."""
+    if n > 32767:  # beyond a signed 16-bit range value: a temporary is the lesser evil
+        a = array(typecode, bytes(n * (2 if typecode in "Hh" else 4)))
+    else:
+        a = array(typecode, range(n))
+    for i in range(n):
+        a[i] = fill
+    return a
 
 # A fast, allocating JSON path exists only on CPython (see _cpython_scan.py); the reference
 # scanner is the definition and runs everywhere.

@@ -4,7 +4,7 @@
 # A CRC *state* is the running register (hi, lo) before the final inversion; a finished CRC is
 # the state xor 0xFFFF on each half. Feeding bytes to a state continues it: crc(a + b) is the
 # state after a, continued over b -- the same as binascii.crc32(b, binascii.crc32(a)).
-from ._compat import array, const, crc_span
+from ._compat import array, zeros, const, crc_span
 
 _POLY_HI = const(0xEDB8)
 _POLY_LO = const(0x8320)
@@ -53,7 +53,7 @@ class CrcState:
     def __init__(self):
         self.hi = 0xFFFF
         self.lo = 0xFFFF
-        self.st = array("H", bytes(4))
+        self.st = zeros("H", 2)
 
     def start(self):
         self.hi = 0xFFFF

@@ -26,8 +26,7 @@ class Guard:
     """Loop detection and rules for one agent's tool calls."""
 
     def __init__(self, policy=None, clock=None):
-        p = compile_policy(policy)
-        self.policy = p
+        p = compile_policy(policy)  # kept only while building: its lists are not needed after
         self.max_call_bytes = p.max_call_bytes
         self._scanner = _ScannerImpl(p.max_depth, KEY_SLOTS)
         self._history = History(p.history, p.window, p.cycle_period)

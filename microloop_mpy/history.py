@@ -2,7 +2,7 @@
 # All memory is taken in __init__ (arrays sized by the policy's history); judge(), add() and
 # report() never allocate. Entry numbers grow by one per entry (mod 2**30) and are never reused
 # while an entry is in the ring.
-from ._compat import array, const
+from ._compat import zeros, const
 from . import codes
 
 F_EXECUTED = const(1)  # the call was allowed (it ran, or is running)
@@ -29,13 +29,20 @@ class History:
         self.size = size
         self.window = window
         self.cycle_period = cycle_period
-        self.ch = array("H", bytes(2 * size))
-        self.cl = array("H", bytes(2 * size))
-        self.th = array("H", bytes(2 * size))
-        self.tl = array("H", bytes(2 * size))
-        self.oh = array("H", bytes(2 * size))
-        self.ol = array("H", bytes(2 * size))
+        self.ch = zeros("H", size)
+        self.cl = zeros("H", size)
+        self.th = zeros("H", size)
+        self.tl = zeros("H", size)
+        self.oh = zeros("H", size)
+        self.ol = zeros("H", size)
         self.fl = bytearray(size)
+        # index: call identity -> slot of its latest entry, open addressing with linear
+        # probing over the ring's own identities (keeps prepare() flat in `history`)
+        tsize = 8
+        while tsize < size + (size >> 1):
+            tsize <<= 1
+        self.mask = tsize - 1
+        self.ix = zeros("h" if tsize < 32768 else "i", tsize, -1)
         self.head = 0  # slot the next entry goes to
         self.n = 0  # entries held
         self.seq = 0  # number of the next entry
@@ -50,6 +57,76 @@ class History:
         """Forget every entry; entry numbers keep growing. Does not allocate."""
         self.head = 0
         self.n = 0
+        ix = self.ix
+        for k in range(self.mask + 1):
+            ix[k] = -1
+
+    # -- the index ---------------------------------------------------------------------------
+    def _home(self, h, l):
+        return (l ^ (h << 3) ^ (h >> 7)) & self.mask
+
+    def latest(self, h, l):
+        """Slot of the latest entry with call identity (h, l), or -1. Does not allocate."""
+        ix = self.ix
+        mask = self.mask
+        k = self._home(h, l)
+        while True:
+            s = ix[k]
+            if s < 0:
+                return -1
+            if self.ch[s] == h and self.cl[s] == l:
+                return s
+            k = (k + 1) & mask
+
+    def _index_set(self, s):
+        # slot s now holds the latest entry of its call
+        h = self.ch[s]
+        l = self.cl[s]
+        ix = self.ix
+        mask = self.mask
+        k = self._home(h, l)
+        while True:
+            t = ix[k]
+            if t < 0 or (self.ch[t] == h and self.cl[t] == l):
+                ix[k] = s
+                return
+            k = (k + 1) & mask
+
+    def _index_drop(self, s):
+        # slot s is about to be overwritten: forget it if the index points to it
+        # (backward-shift deletion keeps the table free of tombstones)
+        h = self.ch[s]
+        l = self.cl[s]
+        ix = self.ix
+        mask = self.mask
+        j = self._home(h, l)
+        while True:
+            t = ix[j]
+            if t < 0:
+                return
+            if t == s:
+                break
+            if self.ch[t] == h and self.cl[t] == l:
+                return  # a newer entry of the same call is the latest
+            j = (j + 1) & mask
+        while True:
+            ix[j] = -1
+            k = j
+            while True:
+                k = (k + 1) & mask
+                t = ix[k]
+                if t < 0:
+                    return
+                home = self._home(self.ch[t], self.cl[t])
+                # the entry at k may move to j unless its home lies cyclically in (j, k]
+                if j <= k:
+                    stays = j < home <= k
+                else:
+                    stays = home > j or home <= k
+                if not stays:
+                    ix[j] = t
+                    j = k
+                    break
 
     def restore(self, entries, seq):
         """Refill the ring from a state file's entries, oldest first (allocation: at boot)."""
@@ -58,6 +135,7 @@ class History:
             s = self.head
             self.ch[s], self.cl[s], self.th[s], self.tl[s], self.oh[s], self.ol[s] = e[:6]
             self.fl[s] = e[6] & 31
+            self._index_set(s)
             s += 1
             self.head = 0 if s == self.size else s
             self.n += 1
@@ -105,15 +183,11 @@ class History:
         self.c_fl = F_NEW
         self.c_oh = 0
         self.c_ol = 0
-        ch = self.ch
-        cl = self.cl
-        for back in range(self.n):
-            s = self.slot(back)
-            if ch[s] == call_h and cl[s] == call_l:
-                self.c_fl = self.fl[s] & _OUTCOME_BITS
-                self.c_oh = self.oh[s]
-                self.c_ol = self.ol[s]
-                return
+        s = self.latest(call_h, call_l)
+        if s >= 0:
+            self.c_fl = self.fl[s] & _OUTCOME_BITS
+            self.c_oh = self.oh[s]
+            self.c_ol = self.ol[s]
 
     def judge(self, thr, th, tl):
         """Run the loop detectors for the prepared candidate with thresholds `thr` (a tuple in
@@ -221,6 +295,8 @@ class History:
     def add(self, executed, th, tl):
         """Append the candidate as an entry; returns its number. Does not allocate."""
         s = self.head
+        if self.n == self.size:
+            self._index_drop(s)
         self.ch[s] = self.c_h
         self.cl[s] = self.c_l
         self.th[s] = th
@@ -228,6 +304,7 @@ class History:
         self.oh[s] = self.c_oh
         self.ol[s] = self.c_ol
         self.fl[s] = self.c_fl | (F_EXECUTED if executed else 0)
+        self._index_set(s)
         s += 1
         self.head = 0 if s == self.size else s
         if self.n < self.size:

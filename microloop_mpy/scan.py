@@ -4,7 +4,7 @@
 # (the CPython fast path) must give bit-identical results.
 # Never allocates after __init__: no slicing, no strings, no tuples; results go to attributes.
 # Errors are returned as negative codes (-code), never raised.
-from ._compat import array, const, crc_plain, crc_span, skip_ws, fold_member, fold_hash, find_pair
+from ._compat import zeros, const, crc_plain, crc_span, skip_ws, fold_member, fold_hash, find_pair
 from .crc import TLO, THI, SBOX
 from . import codes
 
@@ -88,11 +88,11 @@ class Scanner:
     def __init__(self, max_depth, key_slots):
         self.max_depth = max_depth
         self.key_slots = key_slots
-        self.keys_h = array("H", bytes(2 * key_slots))
-        self.keys_l = array("H", bytes(2 * key_slots))
+        self.keys_h = zeros("H", key_slots)
+        self.keys_l = zeros("H", key_slots)
         self.ktop = 0
         self.u8 = bytearray(4)  # a decoded escape, as UTF-8
-        self.st = array("H", bytes(12))  # registers handed to the inner loops (_viper/_twin)
+        self.st = zeros("H", 6)  # registers handed to the inner loops (_viper/_twin)
         # results of the last string / value
         self.h = 0
         self.l = 0

@@ -106,12 +106,17 @@ def write(path, data):
         os.rename(tmp, path)
 
 
+_ENOENT = 2  # errno for "no such file", the same on every port
+
+
 def read(path):
-    """The state file's bytes (an empty file is a torn one), or None when there is none."""
+    """The state file's bytes (an empty file is a torn one), None when there is none, or
+    b"" (read as torn: fail closed) when a file exists but cannot be read."""
     for name in (path, path + ".tmp"):
         try:
             with open(name, "rb") as f:
                 return f.read()
-        except OSError:
-            continue
+        except OSError as exc:
+            if exc.args and exc.args[0] != _ENOENT:
+                return b""
     return None

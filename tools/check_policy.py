@@ -10,12 +10,14 @@ import sys
 from pathlib import Path
 
 from microloop_mpy import Guard
+from microloop_mpy.policy import compile_policy
 from microloop_mpy.rules import K_ALLOW, K_BLOCK, K_COUNT, T_ANY, T_PREFIX
 
 _KIND = {K_BLOCK: "block", K_ALLOW: "allow", K_COUNT: "count"}
 _MP_HEAP = """
 import gc, json, sys
 from microloop_mpy import Guard
+from microloop_mpy.policy import compile_policy
 policy = json.loads(sys.stdin.read())
 policy.pop("state_path", None)
 gc.collect()
@@ -29,10 +31,10 @@ print(gc.mem_alloc() - before)
 def describe(policy: dict) -> list[str]:
     """One line per compiled rule (raises ValueError for an invalid policy)."""
     guard = Guard(policy)
+    p = compile_policy(policy)
     r = guard._rules
-    lines = [f"history {guard.policy.history}, window {guard.policy.window}, "
-             f"max_call_bytes {guard.policy.max_call_bytes}, max_depth {guard.policy.max_depth}, "
-             f"default {guard.policy.default}, state_path {guard.policy.state_path}"]
+    lines = [f"history {p.history}, window {p.window}, max_call_bytes {p.max_call_bytes}, "
+             f"max_depth {p.max_depth}, default {p.default}, state_path {p.state_path}"]
     if r is None:
         return lines + ["no rules"]
     for i in range(r.n):

@@ -1,0 +1,33 @@
+# The history's identity index (call -> slot of its latest entry) against a brute-force scan
+# of the ring, over random call streams that wrap the ring many times, with colliding homes.
+import random
+
+import pytest
+
+from microloop_mpy.history import History
+
+
+def brute_latest(h, ch, cl):
+    for back in range(h.n):
+        s = h.slot(back)
+        if h.ch[s] == ch and h.cl[s] == cl:
+            return s
+    return -1
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 8, 32, 100])
+def test_index_agrees_with_a_scan(size):
+    rng = random.Random(size)
+    h = History(size, 1, 0)
+    # few distinct identities, many sharing a home slot, so probing and deletion are exercised
+    calls = [(rng.randrange(4), rng.randrange(1 << 16)) for _ in range(size * 2 + 3)]
+    for step in range(2000):
+        c = rng.choice(calls)
+        h.prepare(*c)
+        assert h.latest(*c) == brute_latest(h, *c)
+        h.add(rng.random() < 0.5, 0, 0)
+        for probe in (calls if size <= 8 else rng.sample(calls, 8)):
+            assert h.latest(*probe) == brute_latest(h, *probe), (step, probe)
+        if step % 701 == 700:
+            h.clear()
+            assert all(h.latest(*p) == -1 for p in calls)
