@@ -4,12 +4,26 @@
 # call the reference refuses: whenever anything is off it hands the call to the reference
 # scanner, which decides the exact bad-input code. Never imported on MicroPython.
 import json
+import struct
 import zlib
 
 from .crc import SBOX, CrcState
 from .scan import Scanner, S_CALL_HI, S_CALL_LO
 
 _TOP_KEYS = frozenset(("tool", "args", "id"))
+_crc32 = zlib.crc32
+_SEED_S = zlib.crc32(b"s")  # finished CRCs of the tag bytes: crc32(x, seed) = crc32(tag + x)
+_SEED_N = zlib.crc32(b"n")
+_SEED_K = zlib.crc32(b"k")
+_SEED_A = zlib.crc32(b"[")
+_pack4 = struct.Struct(">I").pack
+_pack_x4 = struct.Struct(">xI").pack
+_OBJ = struct.Struct(">BHI")
+
+
+def _pack_obj(count, total):
+    return _OBJ.pack(0x7B, count, total)
+
 _EMPTY = b"\x00" * 6
 
 
@@ -129,31 +143,37 @@ class FastScanner(Scanner):
         """Finished hash of a decoded value, exactly as scan.Scanner defines it."""
         t = type(value)
         if t is str:
-            return zlib.crc32(b"s" + value.encode("utf-8"))
+            return _crc32(value.encode("utf-8"), _SEED_S)
         if t is _Num:
-            return zlib.crc32(b"n" + value.encode("ascii"))
+            return _crc32(value.encode("ascii"), _SEED_N)
         if t is _Obj:
             if depth > self.max_depth:
                 raise _Refuse
             total = 0
-            for n, (key, member) in enumerate(value):
-                opened = keys_open + n + 1
+            opened = keys_open
+            for key, member in value:
+                opened += 1
                 if opened > self.key_slots:
                     raise _Refuse
-                m = zlib.crc32(b"\x00" + self._hash(member, depth + 1, opened).to_bytes(4, "big"),
-                               zlib.crc32(b"k" + key.encode("utf-8")))
-                total += zlib.crc32(m.to_bytes(4, "big").translate(SBOX))
-            return zlib.crc32(b"{" + (len(value) & 0xFFFF).to_bytes(2, "big")
-                              + (total & 0xFFFFFFFF).to_bytes(4, "big"))
+                mt = type(member)
+                if mt is str:
+                    vh = _crc32(member.encode("utf-8"), _SEED_S)
+                elif mt is _Num:
+                    vh = _crc32(member.encode("ascii"), _SEED_N)
+                else:
+                    vh = self._hash(member, depth + 1, opened)
+                m = _crc32(_pack_x4(vh), _crc32(key.encode("utf-8"), _SEED_K))
+                total += _crc32(_pack4(m).translate(SBOX))
+            return _crc32(_pack_obj(len(value) & 0xFFFF, total & 0xFFFFFFFF))
         if t is list:
             if depth > self.max_depth:
                 raise _Refuse
-            return zlib.crc32(b"[" + b"".join(self._hash(v, depth + 1, keys_open).to_bytes(4, "big")
-                                              for v in value))
+            return _crc32(b"".join([_pack4(self._hash(v, depth + 1, keys_open)) for v in value]),
+                          _SEED_A)
         lit = _LITERALS.get(value) if (value is None or t is bool) else None
         if lit is None:
             raise _Refuse
-        return zlib.crc32(b"n" + lit.encode("ascii"))
+        return _crc32(lit.encode("ascii"), _SEED_N)
 
 
 class TreeMatcher:
