@@ -171,3 +171,25 @@ def test_same_verdicts_as_cpython_with_rules(runs, rt):
     diffs = [(i, bytes.fromhex(cases[i][3])[:80], a, b) for i, (a, b) in enumerate(zip(vc, vr))
              if a != b]
     assert not diffs, diffs[:5]
+
+
+HEAP_SCRIPT = r"""
+import gc
+from microloop_mpy import Guard
+Guard(None)  # imports and first-use caches out of the way
+gc.collect()
+a = gc.mem_alloc()
+g = Guard(None)
+gc.collect()
+b = gc.mem_alloc()
+print("HEAP", b - a)
+"""
+
+
+@pytest.mark.parametrize("rt", ["unix", "wasm"])
+def test_guard_heap_under_4kb_at_history_32(rt):
+    # issue 7 benchmark targets: "Guard(...) under 4 KB of heap at history 32"
+    runtimes = pytest.importorskip("runtimes")
+    out = runtimes.run_mp(rt, HEAP_SCRIPT, timeout=120)
+    used = int(out.split("HEAP")[1].split()[0])
+    assert 0 < used < 4096, "Guard(None) took %d bytes on %s" % (used, rt)

@@ -394,3 +394,40 @@ def test_cpython_regex_and_schema():
     assert g.rule_index() == 1
     assert g.check(b'{"tool": "query_db", "args": {}}') == M.SCHEMA_INVALID
     assert g.check(b'{"tool": "query_db", "args": {"sql": "SELECT 1"}}') == ALLOW
+
+
+def test_schema_blocked_calls_make_no_entry():
+    # "calls already blocked by a rule or budget make none": a schema rule is a rule. With
+    # stale 3, entries of the blocked calls (X, X, X: two of them not new) would make the
+    # next A stale; without them the two entries before A are B (new) and A.
+    pytest.importorskip("jsonschema")
+    g = Guard({"loops": {"stale": 3}, "rules": [
+        {"tool": "query_db", "schema": {"type": "object", "required": ["sql"]}}]})
+    a = b'{"tool": "fetch", "args": {"u": "a"}}'
+    assert g.check(a) == ALLOW
+    assert g.check(b'{"tool": "fetch", "args": {"u": "b"}}') == ALLOW
+    x = b'{"tool": "query_db", "args": {"q": 1}}'
+    for _ in range(3):
+        assert g.check(x) == M.SCHEMA_INVALID
+        assert g.last_entry() == -1
+    assert g.check(a) == ALLOW
+
+
+def test_per_s_longest_window():
+    clk = Clock(0)
+    g = Guard({"rules": [{"tool": "unlock_door", "count": 1, "per_s": 86400}]}, clock=clk)
+    assert g.check(door(0)) == ALLOW
+    clk.t = 86399999
+    assert g.check(door(1)) == M.BUDGET_EXHAUSTED
+    clk.t = 86400000
+    assert g.check(door(1)) == ALLOW
+
+
+def test_per_s_near_the_top_of_the_clock_range():
+    clk = Clock(2 ** 29 - 70000)
+    g = Guard({"rules": [{"tool": "unlock_door", "count": 1, "per_s": 60}]}, clock=clk)
+    assert g.check(door(0)) == ALLOW
+    clk.t = 2 ** 29 - 10001
+    assert g.check(door(1)) == M.BUDGET_EXHAUSTED
+    clk.t = 2 ** 29 - 10000
+    assert g.check(door(1)) == ALLOW
