@@ -431,3 +431,30 @@ def test_per_s_near_the_top_of_the_clock_range():
     assert g.check(door(1)) == M.BUDGET_EXHAUSTED
     clk.t = 2 ** 29 - 10000
     assert g.check(door(1)) == ALLOW
+
+
+FRESH_STATE_SCRIPT = r"""
+import os
+p = "/tmp/microloop-spec-fresh-%d.state" % %(n)d
+for name in (p, p + ".tmp"):
+    try:
+        os.remove(name)
+    except OSError:
+        pass
+from microloop_mpy import Guard
+g = Guard({"state_path": p, "rules": [{"tool": "send_sms", "count": 2}]})
+print("V", g.check(b'{"tool": "send_sms", "args": {"n": 1}}'),
+      g.check(b'{"tool": "send_sms", "args": {"n": 2}}'),
+      g.check(b'{"tool": "send_sms", "args": {"n": 3}}'))
+"""
+
+
+@pytest.mark.parametrize("rt", ["cpython", "unix", "wasm"])
+def test_first_boot_without_a_state_file_has_the_full_budget(rt):
+    # No state file yet is a first boot, not a torn file: budgets start full on every runtime
+    # ("One file format on every runtime"; the budget trajectories must give identical
+    # verdicts on CPython, the unix port and the wasm port).
+    runtimes = pytest.importorskip("runtimes")
+    out = runtimes.run_mp(rt, FRESH_STATE_SCRIPT.replace("%(n)d", str(os.getpid())), timeout=120)
+    line = [ln for ln in out.splitlines() if ln.startswith("V ")][-1]
+    assert line.split()[1:] == [str(ALLOW), str(ALLOW), str(M.BUDGET_EXHAUSTED)], out
