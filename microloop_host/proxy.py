@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import logging
 import os
@@ -47,7 +48,8 @@ class ProxyConfig:
     policy: Any = "default"  # preset name, path, dict or None
     timeout: float = 300.0  # seconds to wait for the upstream (read); connect: 10 s
     connect_timeout: float = 10.0
-    max_connections: int = 512
+    max_connections: int = 512  # to the upstream, over all pool shards
+    pool_shards: int = 8  # httpx clients used in turn (see create_app)
     transport: httpx.AsyncBaseTransport | None = field(default=None, repr=False)  # tests
 
 
@@ -468,18 +470,31 @@ def create_app(config: ProxyConfig) -> Starlette:
     Guardrail(policy)  # a bad policy fails here, at start, not on the first request
     upstream = config.upstream.rstrip("/")
     timeout = httpx.Timeout(config.timeout, connect=config.connect_timeout)
-    limits = httpx.Limits(max_connections=config.max_connections,
-                          max_keepalive_connections=min(100, config.max_connections))
-    state: dict[str, httpx.AsyncClient] = {}
+    # httpx's connection pool scans all its connections for every request it places, so
+    # one pool of 50 busy connections costs more CPU than the proxy's own work. Several
+    # smaller pools used in turn keep each scan short (bench_proxy.py shows the difference).
+    shards = max(1, config.pool_shards)
+    per_shard = max(1, config.max_connections // shards)
+    limits = httpx.Limits(max_connections=per_shard,
+                          max_keepalive_connections=min(32, per_shard))
+    pool: list[httpx.AsyncClient] = []
+    turn = itertools.count()
+
+    def next_client() -> httpx.AsyncClient:
+        return pool[next(turn) % len(pool)]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        kwargs: dict[str, Any] = {"timeout": timeout, "limits": limits}
+        # one TLS context for all shards (loading the CA bundle takes ~0.1 s each)
+        kwargs: dict[str, Any] = {"timeout": timeout, "limits": limits,
+                                  "verify": httpx.create_ssl_context()}
         if config.transport is not None:
             kwargs["transport"] = config.transport
-        async with httpx.AsyncClient(**kwargs) as client:
-            state["client"] = client
+        async with contextlib.AsyncExitStack() as stack:
+            for _ in range(shards):
+                pool.append(await stack.enter_async_context(httpx.AsyncClient(**kwargs)))
             yield
+            pool.clear()
 
     def target(path: str, request: Request) -> str:
         query = request.url.query
@@ -499,7 +514,7 @@ def create_app(config: ProxyConfig) -> Starlette:
             history = History.from_messages(body.get("messages"))
         except BadRequest as exc:
             return error_response(400, str(exc), "invalid_request_error", param=exc.param)
-        client = state["client"]
+        client = next_client()
         headers = _forward_headers(request, keep_encoding=False)
         url = target("chat/completions", request)
         if body.get("stream") is True:
@@ -547,7 +562,7 @@ def create_app(config: ProxyConfig) -> Starlette:
                             headers={"x-microloop-blocked": str(len(blocked))})
 
     async def passthrough(request: Request) -> Response:
-        client = state["client"]
+        client = next_client()
         req = client.build_request(request.method, target(request.path_params["path"], request),
                                    content=await request.body(),
                                    headers=_forward_headers(request, keep_encoding=True))
