@@ -52,6 +52,7 @@ class History:
         self.c_fl = 0  # F_NEW / F_HAS / F_FAILED of the candidate
         self.c_oh = 0
         self.c_ol = 0
+        self.c_pos = 0  # index position found by prepare()
 
     def clear(self):
         """Forget every entry; entry numbers keep growing. Does not allocate."""
@@ -72,9 +73,8 @@ class History:
         k = self._home(h, l)
         while True:
             s = ix[k]
-            if s < 0:
-                return -1
-            if self.ch[s] == h and self.cl[s] == l:
+            if s < 0 or (self.ch[s] == h and self.cl[s] == l):
+                self.c_pos = k  # where add() puts the candidate, unless the table shifts
                 return s
             k = (k + 1) & mask
 
@@ -103,11 +103,11 @@ class History:
         while True:
             t = ix[j]
             if t < 0:
-                return
+                return False
             if t == s:
                 break
             if self.ch[t] == h and self.cl[t] == l:
-                return  # a newer entry of the same call is the latest
+                return False  # a newer entry of the same call is the latest
             j = (j + 1) & mask
         while True:
             ix[j] = -1
@@ -116,7 +116,7 @@ class History:
                 k = (k + 1) & mask
                 t = ix[k]
                 if t < 0:
-                    return
+                    return True
                 home = self._home(self.ch[t], self.cl[t])
                 # the entry at k may move to j unless its home lies cyclically in (j, k]
                 if j <= k:
@@ -295,8 +295,7 @@ class History:
     def add(self, executed, th, tl):
         """Append the candidate as an entry; returns its number. Does not allocate."""
         s = self.head
-        if self.n == self.size:
-            self._index_drop(s)
+        shifted = self.n == self.size and self._index_drop(s)
         self.ch[s] = self.c_h
         self.cl[s] = self.c_l
         self.th[s] = th
@@ -304,7 +303,10 @@ class History:
         self.oh[s] = self.c_oh
         self.ol[s] = self.c_ol
         self.fl[s] = self.c_fl | (F_EXECUTED if executed else 0)
-        self._index_set(s)
+        if shifted:
+            self._index_set(s)
+        else:
+            self.ix[self.c_pos] = s
         s += 1
         self.head = 0 if s == self.size else s
         if self.n < self.size:

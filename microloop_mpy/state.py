@@ -106,17 +106,20 @@ def write(path, data):
         os.rename(tmp, path)
 
 
-_ENOENT = 2  # errno for "no such file", the same on every port
-
-
 def read(path):
     """The state file's bytes (an empty file is a torn one), None when there is none, or
-    b"" (read as torn: fail closed) when a file exists but cannot be read."""
+    b"" (read as torn: fail closed) when a file exists but cannot be read. Existence is asked
+    of os.stat, not told from an errno: errno values differ between ports."""
+    import os
+
     for name in (path, path + ".tmp"):
+        try:
+            os.stat(name)
+        except OSError:
+            continue
         try:
             with open(name, "rb") as f:
                 return f.read()
-        except OSError as exc:
-            if exc.args and exc.args[0] != _ENOENT:
-                return b""
+        except OSError:
+            return b""
     return None
