@@ -460,7 +460,7 @@ class Scanner:
         count = 0
         sh = 0
         sl = 0
-        i = self.ws(buf, i, end)
+        i = skip_ws(buf, i, end)
         if i < end and buf[i] == 0x7D:
             i += 1
         else:
@@ -477,12 +477,12 @@ class Scanner:
                     return e
                 mh = self.h
                 ml = self.l
-                i = self.ws(buf, i, end)
+                i = skip_ws(buf, i, end)
                 if i >= end:
                     return _E_TRUNC
                 if buf[i] != 0x3A:
                     return _E_MALFORMED
-                i = self.ws(buf, i + 1, end)
+                i = skip_ws(buf, i + 1, end)
                 i = self.value(buf, i, end, depth + 1)
                 if i < 0:
                     return i
@@ -497,12 +497,12 @@ class Scanner:
                 sh = st[4]
                 sl = st[5]
                 count = (count + 1) & 0xFFFF
-                i = self.ws(buf, i, end)
+                i = skip_ws(buf, i, end)
                 if i >= end:
                     return _E_TRUNC
                 b = buf[i]
                 if b == 0x2C:
-                    i = self.ws(buf, i + 1, end)
+                    i = skip_ws(buf, i + 1, end)
                     continue
                 if b == 0x7D:
                     i += 1
@@ -547,7 +547,7 @@ class Scanner:
         st = self.st
         hi = S_ARR_HI
         lo = S_ARR_LO
-        i = self.ws(buf, i, end)
+        i = skip_ws(buf, i, end)
         if i < end and buf[i] == 0x5D:
             i += 1
         else:
@@ -562,12 +562,12 @@ class Scanner:
                 fold_hash(st, tlo, thi)
                 hi = st[0]
                 lo = st[1]
-                i = self.ws(buf, i, end)
+                i = skip_ws(buf, i, end)
                 if i >= end:
                     return _E_TRUNC
                 b = buf[i]
                 if b == 0x2C:
-                    i = self.ws(buf, i + 1, end)
+                    i = skip_ws(buf, i + 1, end)
                     continue
                 if b == 0x5D:
                     i += 1
@@ -583,14 +583,14 @@ class Scanner:
         positive bad-input code. Results: call_h/call_l (finished identity), the tool name's
         register and raw span, the args span. Does not allocate."""
         self.ktop = 0
-        i = self.ws(buf, start, end)
+        i = skip_ws(buf, start, end)
         if i >= end:
             return codes.TRUNCATED
         if buf[i] != 0x7B:
             return codes.MALFORMED
         if self.max_depth < 1:
             return codes.TOO_DEEP
-        i = self.ws(buf, i + 1, end)
+        i = skip_ws(buf, i + 1, end)
         have_tool = 0
         self.args_s = -1
         self.args_e = -1
@@ -620,12 +620,12 @@ class Scanner:
                 which = 3
             else:
                 return codes.UNKNOWN_KEY
-            i = self.ws(buf, i, end)
+            i = skip_ws(buf, i, end)
             if i >= end:
                 return codes.TRUNCATED
             if buf[i] != 0x3A:
                 return codes.MALFORMED
-            i = self.ws(buf, i + 1, end)
+            i = skip_ws(buf, i + 1, end)
             if i >= end:
                 return codes.TRUNCATED
             b = buf[i]
@@ -663,18 +663,18 @@ class Scanner:
                 i = self.value(buf, i, end, 2)
                 if i < 0:
                     return -i
-            i = self.ws(buf, i, end)
+            i = skip_ws(buf, i, end)
             if i >= end:
                 return codes.TRUNCATED
             b = buf[i]
             if b == 0x2C:
-                i = self.ws(buf, i + 1, end)
+                i = skip_ws(buf, i + 1, end)
                 continue
             if b == 0x7D:
                 i += 1
                 break
             return codes.MALFORMED
-        if self.ws(buf, i, end) != end:
+        if skip_ws(buf, i, end) != end:
             return codes.MALFORMED  # trailing bytes after the call
         if not have_tool:
             return codes.BAD_TOOL
