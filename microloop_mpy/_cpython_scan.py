@@ -78,6 +78,7 @@ class FastScanner(Scanner):
         self._cache_size = cache_size
         self.tool_name = None  # decoded tool name (str), set by the fast path
         self.args_tree = None  # decoded args as _Obj/list/str/_Num, set by the fast path
+        self.raw = b""  # the raw call of the last fast-path scan
 
     def scan(self, buf, start, end):
         raw = bytes(buf[start:end])
@@ -96,6 +97,7 @@ class FastScanner(Scanner):
             self._cache[raw] = hit
         (self.call_h, self.call_l, self.tool_h, self.tool_l, self.tool_n,
          self.tool_name, self.args_tree) = hit
+        self.raw = raw
         self.tool_s = -1  # no raw span: the decoded name is in tool_name
         self.tool_e = -1
         self.args_s = -1

@@ -86,12 +86,14 @@ class Guard:
             rules = self._rules
             if rules is not None:
                 now = self._clock()
-                if sc.tool_name is not None:
-                    m = self._tree
+                if sc.tool_name is not None:  # CPython fast path: conditions cached by bytes
+                    v = self._tree_conditions(rules, sc)
+                    if not v:
+                        v = rules.budgets(now)
                 else:
                     m = self._raw
                     m.bind(buf, end)
-                v = rules.judge(m, now)
+                    v = rules.judge(m, now)
                 if v:
                     self._rule = rules.rule
                     return v
@@ -205,6 +207,7 @@ class Guard:
         self._rules = r
         self._raw = RawMatcher(self._scanner)
         self._tree = _TreeMatcher(self._scanner) if _TreeMatcher is not None else None
+        self._conditions = {}  # CPython: raw call bytes -> rule conditions (see below)
         n = max(r.n, 1)
         self._reserved = array("i", [0] * n)  # spends covered by the state file
         self._since = array("i", [0] * n)  # spends since the last save
@@ -216,6 +219,22 @@ class Guard:
             self._since[i] = self._res_b[i]
         if self._state_path:
             self._load(self._clock())
+
+    def _tree_conditions(self, rules, sc):
+        # CPython only (allocates): a rule's conditions depend on the call's bytes alone, so a
+        # looping agent's repeated call is judged once and then looked up
+        cache = self._conditions
+        hit = cache.get(sc.raw)
+        if hit is None:
+            v = rules.conditions(self._tree)
+            hit = (v, rules.rule, bytes(rules.hit), rules.schema_message)
+            if len(cache) >= 256:
+                cache.clear()
+            cache[sc.raw] = hit
+        rules.rule = hit[1]
+        rules.hit[:] = hit[2]
+        rules.schema_message = hit[3]
+        return hit[0]
 
     def _load(self, boot):
         r = self._rules

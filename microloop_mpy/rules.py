@@ -289,6 +289,14 @@ class Rules:
         """Evaluate the rules against the call the matcher `m` holds. Returns ALLOW or a block
         code; self.rule is the deciding rule's index (-1 when none). Marks the count rules the
         call matches in self.hit. Does not allocate on MicroPython."""
+        v = self.conditions(m)
+        if v:
+            return v
+        return self.budgets(now)
+
+    def conditions(self, m):
+        """Everything about the call that depends on its bytes alone: the allow/block decision,
+        schemas, and (in self.hit) the count rules it matches. Does not allocate."""
         self.rule = -1
         n = self.n
         decided = False
@@ -313,15 +321,18 @@ class Rules:
                     self.schema_message = message
                     self.rule = i
                     return codes.SCHEMA_INVALID
-        first = -1
         for i in range(n):
             if self.kind[i] == K_COUNT and self._matches(m, i):
                 self.hit[i] = 1
-                if first < 0 and not self.has_budget(i, now):
-                    first = i
-        if first >= 0:
-            self.rule = first
-            return codes.BUDGET_EXHAUSTED
+        return codes.ALLOW
+
+    def budgets(self, now):
+        """After the rule conditions: BUDGET_EXHAUSTED (self.rule the first exhausted rule)
+        unless every count rule the call matched has budget left. Does not allocate."""
+        for i in range(self.n):
+            if self.hit[i] and not self.has_budget(i, now):
+                self.rule = i
+                return codes.BUDGET_EXHAUSTED
         return codes.ALLOW
 
     def _tool_matches(self, m, i):
