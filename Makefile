@@ -49,7 +49,7 @@ test: venv
 	$(PY) -m pytest -q host_tests
 
 demo: venv
-	$(PY) -m microloop_mpy.trajectory_demo
+	$(VENV)/bin/microloop replay --board unix --report reports/demo-unix.jsonl
 
 # Runs every benchmark script in host_tests/bench/ (names starting with _ are helpers).
 bench: venv

@@ -430,13 +430,18 @@ def print_table(sums: list[TrajSummary], title: str, file=None) -> None:
         from rich.table import Table
 
         t = Table(title=title)
+        name_w = max(len(r[0]) for r in rows)
         for i, h in enumerate(HEADERS):
-            t.add_column(h, justify="left" if i == 0 else "right")
+            if i == 0:
+                t.add_column(h, justify="left", no_wrap=True, min_width=name_w)
+            else:
+                t.add_column(h, justify="right", no_wrap=True)
         for r in rows[:-1]:
             t.add_row(*r)
         t.add_section()
         t.add_row(*rows[-1])
-        Console(file=file or sys.stdout, width=max(120, _term_width())).print(t)
+        # never truncate a trajectory name: wider than the terminal if need be
+        Console(file=file or sys.stdout, width=max(_term_width(), 100 + name_w)).print(t)
     except ImportError:  # plain text fallback
         out = file or sys.stdout
         print(title, file=out)
