@@ -12,12 +12,28 @@ from typing import Any
 os.environ.setdefault("CREWAI_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("OTEL_SDK_DISABLED", "true")
 
+import pytest  # noqa: E402
 from crewai import Agent, BaseLLM, Crew, Task  # noqa: E402
 from crewai.tools import BaseTool, tool  # noqa: E402
 
 from microloop_host import BlockedResult, Guardrail  # noqa: E402
 
 BLOCKED = "BLOCKED by microloop guard"
+
+
+@pytest.fixture(autouse=True)
+def _crewai_data_in_tmp(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+    # CrewAI keeps task outputs and a user file under the user's data dir: keep them out of
+    # $HOME. The user file also records that the first run's trace-sharing question was
+    # answered (no): without it CrewAI asks, and waits 5 s for an answer, on every kickoff.
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    monkeypatch.setenv("CREWAI_STORAGE_DIR", "microloop-host-tests")
+    data = tmp_path / "microloop-host-tests"
+    data.mkdir()
+    (data / ".crewai_user.json").write_text(
+        json.dumps({"first_execution_done": True, "trace_consent": False}))
+
+
 MAX_CALLS = 12  # every scripted run ends by itself within this many LLM calls
 
 
