@@ -192,3 +192,26 @@ def test_server_ends_at_eof_on_the_unix_port(built):
                        input=b"1 HELLO 0 -\n", capture_output=True, timeout=20)
     assert r.returncode == 0
     assert b"1 OK HELLO proto=1" in r.stdout
+
+
+def test_handshake_to_a_silent_device_names_the_likely_causes(vb):
+    vb.suspend()  # plugged in, but not running microloop_serve
+    try:
+        with link.DeviceLink.open(vb.port) as L:
+            t0 = time.monotonic()
+            with pytest.raises(link.DeviceTimeout) as e:
+                L.handshake(timeout=1.0)
+            assert time.monotonic() - t0 < 2.5
+        assert "no HELLO answer within 1s" in str(e.value)
+        assert "microloop_serve running" in str(e.value)
+    finally:
+        vb.resume()
+    with link.DeviceLink.open(vb.port) as L:  # and once it runs, the handshake succeeds
+        assert L.handshake().proto == link.PROTO
+
+
+def test_opening_a_missing_port_fails_after_waiting():
+    t0 = time.monotonic()
+    with pytest.raises(link.DeviceTimeout, match="cannot open the port"):
+        link.DeviceLink.open("/dev/microloop-no-such-port", wait=0.5)
+    assert 0.4 < time.monotonic() - t0 < 3

@@ -177,45 +177,46 @@ def cmd_replay(args) -> int:
 
     board = boards.load(args.board)
     paths = _expand(args.trajectories)
+    total = sum(len(rp.load_trajectory(p).steps) for p in paths)  # bad files fail here
     report_path = args.report or Path("reports") / f"replay-{board.name}.jsonl"
-    vb = None
-    port = args.port
-    if port is None:
-        if not board.virtual:
-            port = boards.detect_port(board)
-        else:
-            vb = _start_vboard(board.name)
-            port = vb.start()
-    report = rp.Report(report_path, resume=args.resume)
+    vb = link = report = None
+    st = None
     try:
-        link = DeviceLink.open(port, board.baud, board.dtr, board.rts, timeout=args.timeout)
+        port = args.port
+        if port is None:
+            if board.virtual:
+                vb = _start_vboard(board.name)
+                port = vb.start()
+            else:
+                port = boards.detect_port(board)
         try:
+            link = DeviceLink.open(port, board.baud, board.dtr, board.rts, timeout=args.timeout)
+            link.handshake(timeout=max(10.0, args.timeout))
+        except DeviceTimeout as e:
+            print(f"microloop replay: {e}", file=sys.stderr)
+            return EXIT_DEVICE
+        # the report is opened (and, without --resume, emptied) only once a device answers
+        report = rp.Report(report_path, resume=args.resume)
+        report.write(rp.run_header(board.name, port, link, args.resume))
+        res = _run_with_progress(link, paths, report, board, total,
+                                 show=not args.no_progress and sys.stderr.isatty())
+        if not res.interrupted:
             try:
-                link.handshake(timeout=max(10.0, args.timeout))
-            except DeviceTimeout as e:
-                report.write({"type": "error", "traj": None, "message": str(e)})
-                print(f"microloop replay: {e}", file=sys.stderr)
-                return EXIT_DEVICE
-            report.write(rp.run_header(board.name, port, link, args.resume))
-            total = sum(len(rp.load_trajectory(p).steps) for p in paths)
-            res = _run_with_progress(link, paths, report, board, total,
-                                     show=not args.no_progress and sys.stderr.isatty())
-            try:
-                st = link.stats() if not res.interrupted else None
+                st = link.stats()
+                report.write({"type": "stats", **st})
             except Exception:
                 st = None
-            if st:
-                report.write({"type": "stats", **st})
-        finally:
-            link.close()
     finally:
-        report.close()
+        if link is not None:
+            link.close()
+        if report is not None:
+            report.close()
         if vb is not None:
             vb.stop()
     sums = rp.summarize(report.records)
     h = link.hello
     title = (f"microloop replay on {board.name} ({h.impl} {h.platform}, fw {h.fw}) vs CPython "
-             f"{sys.version.split()[0]}" if h else f"microloop replay on {board.name}")
+             f"{sys.version.split()[0]}")
     rp.print_table(sums, title)
     if st:
         print(f"device heap free {st['mem_free']} B, used {st['mem_alloc']} B, "

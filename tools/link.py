@@ -90,17 +90,26 @@ class DeviceLink:
 
     @classmethod
     def open(cls, port: str, baud: int = 115200, dtr: bool = True, rts: bool = True,
-             timeout: float = 5.0) -> "DeviceLink":
+             timeout: float = 5.0, wait: float = 10.0) -> "DeviceLink":
+        """Opens the port, waiting up to `wait` s for it to appear (a board with native USB
+        re-enumerates after a reset)."""
         import serial
 
-        ser = serial.Serial()
-        ser.port = port
-        ser.baudrate = baud
-        ser.timeout = 0.05
-        ser.dtr = dtr  # set before open: the ESP32 auto-reset circuit sees both at once
-        ser.rts = rts
-        ser.open()
-        return cls(ser=ser, port=port, timeout=timeout)
+        deadline = time.monotonic() + wait
+        while True:
+            ser = serial.Serial()
+            ser.port = port
+            ser.baudrate = baud
+            ser.timeout = 0.05
+            ser.dtr = dtr  # set before open: the ESP32 auto-reset circuit sees both at once
+            ser.rts = rts
+            try:
+                ser.open()
+                return cls(ser=ser, port=port, timeout=timeout)
+            except OSError as e:  # serial.SerialException is an OSError
+                if time.monotonic() >= deadline:
+                    raise DeviceTimeout(f"{port}: cannot open the port: {e}") from e
+                time.sleep(0.2)
 
     def close(self) -> None:
         try:
