@@ -66,9 +66,11 @@ try:
     if not IS_MICROPYTHON:
         raise ImportError
     from ._viper import crc_plain, crc_span, skip_ws, fold_member, fold_hash, find_pair
+    from ._viper import obj_members
 
     HAVE_VIPER = True
 except (ImportError, SyntaxError, ValueError, NotImplementedError):
     from ._twin import crc_plain, crc_span, skip_ws, fold_member, fold_hash, find_pair
+    from ._twin import obj_members
 
     HAVE_VIPER = False

@@ -5,6 +5,7 @@
 # Never allocates after __init__: no slicing, no strings, no tuples; results go to attributes.
 # Errors are returned as negative codes (-code), never raised.
 from ._compat import zeros, const, crc_plain, crc_span, skip_ws, fold_member, fold_hash, find_pair
+from ._compat import obj_members
 from .crc import TLO, THI, SBOX
 from . import codes
 
@@ -92,7 +93,14 @@ class Scanner:
         self.keys_l = zeros("H", key_slots)
         self.ktop = 0
         self.u8 = bytearray(4)  # a decoded escape, as UTF-8
-        self.st = zeros("H", 6)  # registers handed to the inner loops (_viper/_twin)
+        self.st = zeros("H", 12)  # registers handed to the inner loops (_viper/_twin)
+        st = self.st  # [6..11]: seed registers for obj_members, never written elsewhere
+        st[6] = S_KEY_HI
+        st[7] = S_KEY_LO
+        st[8] = S_STR_HI
+        st[9] = S_STR_LO
+        st[10] = S_NUM_HI
+        st[11] = S_NUM_LO
         # results of the last string / value
         self.h = 0
         self.l = 0
@@ -464,39 +472,59 @@ class Scanner:
         if i < end and buf[i] == 0x7D:
             i += 1
         else:
+            keys_h = self.keys_h
+            keys_l = self.keys_l
+            slots = self.key_slots
             while True:
-                if i >= end:
-                    return _E_TRUNC
-                if buf[i] != _QUOTE:
-                    return _E_MALFORMED
-                i = self.string(buf, i + 1, end, S_KEY_HI, S_KEY_LO)
-                if i < 0:
-                    return i
-                e = self._push_key(base)
-                if e < 0:
-                    return e
-                mh = self.h
-                ml = self.l
-                i = skip_ws(buf, i, end)
-                if i >= end:
-                    return _E_TRUNC
-                if buf[i] != 0x3A:
-                    return _E_MALFORMED
-                i = skip_ws(buf, i + 1, end)
-                i = self.value(buf, i, end, depth + 1)
-                if i < 0:
-                    return i
-                # member hash and its mix, added to the sum (see _twin.fold_member)
-                st[0] = mh
-                st[1] = ml
-                st[2] = self.vh
-                st[3] = self.vl
-                st[4] = sh
-                st[5] = sl
-                fold_member(st, tlo, thi, sbox)
-                sh = st[4]
-                sl = st[5]
-                count = (count + 1) & 0xFFFF
+                # members of the common shape go through the inner loop (viper where the port
+                # has it); it stops at the first member it cannot take, for the code below
+                st[0] = sh
+                st[1] = sl
+                st[2] = count
+                st[3] = self.ktop
+                i = obj_members(buf, i, end, st, tlo, thi, sbox, keys_h, keys_l, base, slots)
+                sh = st[0]
+                sl = st[1]
+                count = st[2]
+                self.ktop = st[3]
+                done = st[4]
+                if done == 1:
+                    break
+                if done == 0:
+                    # one member, the general way
+                    if i >= end:
+                        return _E_TRUNC
+                    if buf[i] != _QUOTE:
+                        return _E_MALFORMED
+                    i = self.string(buf, i + 1, end, S_KEY_HI, S_KEY_LO)
+                    if i < 0:
+                        return i
+                    e = self._push_key(base)
+                    if e < 0:
+                        return e
+                    mh = self.h
+                    ml = self.l
+                    i = skip_ws(buf, i, end)
+                    if i >= end:
+                        return _E_TRUNC
+                    if buf[i] != 0x3A:
+                        return _E_MALFORMED
+                    i = skip_ws(buf, i + 1, end)
+                    i = self.value(buf, i, end, depth + 1)
+                    if i < 0:
+                        return i
+                    # member hash and its mix, added to the sum (see _twin.fold_member)
+                    st[0] = mh
+                    st[1] = ml
+                    st[2] = self.vh
+                    st[3] = self.vl
+                    st[4] = sh
+                    st[5] = sl
+                    fold_member(st, tlo, thi, sbox)
+                    sh = st[4]
+                    sl = st[5]
+                    count = (count + 1) & 0xFFFF
+                # after a member: ',' and the next one, or '}'
                 i = skip_ws(buf, i, end)
                 if i >= end:
                     return _E_TRUNC
