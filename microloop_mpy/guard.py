@@ -227,12 +227,15 @@ class Guard:
         hit = cache.get(sc.raw)
         if hit is None:
             v = rules.conditions(self._tree)
-            hit = (v, rules.rule, bytes(rules.hit), rules.schema_message)
+            hit = (v, rules.rule, tuple(rules.hits[:rules.nhits]), rules.schema_message)
             if len(cache) >= 256:
                 cache.clear()
             cache[sc.raw] = hit
         rules.rule = hit[1]
-        rules.hit[:] = hit[2]
+        hits = rules.hits
+        for k, i in enumerate(hit[2]):
+            hits[k] = i
+        rules.nhits = len(hit[2])
         rules.schema_message = hit[3]
         return hit[0]
 
@@ -269,8 +272,9 @@ class Guard:
         r = self._rules
         if self._state_path:
             need = False
-            for i in range(r.n):
-                if r.hit[i] and self._since[i] >= self._res_b[i]:
+            for k in range(r.nhits):
+                i = r.hits[k]
+                if self._since[i] >= self._res_b[i]:
                     need = True
             if need:
                 for i in range(r.n):
@@ -284,15 +288,11 @@ class Guard:
                 except OSError:
                     # cannot persist the reservation: allowing could under-count after a
                     # reboot, so refuse (fail closed)
-                    for i in range(r.n):
-                        if r.hit[i]:
-                            self._rule = i
-                            break
+                    self._rule = r.hits[0]
                     return codes.BUDGET_EXHAUSTED
         r.spend(now)
-        for i in range(r.n):
-            if r.hit[i]:
-                self._since[i] += 1
+        for k in range(r.nhits):
+            self._since[r.hits[k]] += 1
         return codes.ALLOW
 
     # -- internals ------------------------------------------------------------------------

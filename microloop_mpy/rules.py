@@ -3,7 +3,7 @@
 # Rules are compiled in Guard(...) into lists of constants; judge() and spend() never allocate on
 # MicroPython (the state file is written only when a budget reservation runs out: see state.py).
 # Matching is on decoded text everywhere: tool names, keys along an arg path, values.
-from ._compat import IS_MICROPYTHON, ticks_diff, array
+from ._compat import IS_MICROPYTHON, ticks_diff, array, zeros
 from .scan import key_id
 from . import codes
 
@@ -76,7 +76,8 @@ class Rules:
         self.ring_head = array("i", [0] * max(self.n, 1))
         self.key_h = array("H", bytes(2 * max(self.n, 1)))
         self.key_l = array("H", bytes(2 * max(self.n, 1)))
-        self.hit = bytearray(max(self.n, 1))  # count rules the current call matches
+        self.hits = zeros("h", max(self.n, 1))  # the count rules the current call matches
+        self.nhits = 0
         self.exhausted = False  # a corrupt state file: every budget spent until cleared
         self.schema_message = None
         slots = 0
@@ -244,9 +245,9 @@ class Rules:
 
     def spend(self, now):
         """Spend one on every count rule the last judged call matched. Does not allocate."""
-        for i in range(self.n):
-            if self.hit[i]:
-                self.spend_one(i, now)
+        hits = self.hits
+        for k in range(self.nhits):
+            self.spend_one(hits[k], now)
 
     def spend_one(self, i, now):
         if not self.per_ms[i]:
@@ -288,7 +289,7 @@ class Rules:
     def judge(self, m, now):
         """Evaluate the rules against the call the matcher `m` holds. Returns ALLOW or a block
         code; self.rule is the deciding rule's index (-1 when none). Marks the count rules the
-        call matches in self.hit. Does not allocate on MicroPython."""
+        call matches in self.hits[:self.nhits]. Does not allocate on MicroPython."""
         v = self.conditions(m)
         if v:
             return v
@@ -296,12 +297,11 @@ class Rules:
 
     def conditions(self, m):
         """Everything about the call that depends on its bytes alone: the allow/block decision,
-        schemas, and (in self.hit) the count rules it matches. Does not allocate."""
+        schemas, and (in self.hits) the count rules it matches. Does not allocate."""
         self.rule = -1
         n = self.n
         decided = False
-        for i in range(n):
-            self.hit[i] = 0
+        self.nhits = 0
         for i in range(n):
             kind = self.kind[i]
             if kind > K_ALLOW:
@@ -323,14 +323,17 @@ class Rules:
                     return codes.SCHEMA_INVALID
         for i in range(n):
             if self.kind[i] == K_COUNT and self._matches(m, i):
-                self.hit[i] = 1
+                self.hits[self.nhits] = i
+                self.nhits += 1
         return codes.ALLOW
 
     def budgets(self, now):
         """After the rule conditions: BUDGET_EXHAUSTED (self.rule the first exhausted rule)
         unless every count rule the call matched has budget left. Does not allocate."""
-        for i in range(self.n):
-            if self.hit[i] and not self.has_budget(i, now):
+        hits = self.hits
+        for k in range(self.nhits):
+            i = hits[k]
+            if not self.has_budget(i, now):
                 self.rule = i
                 return codes.BUDGET_EXHAUSTED
         return codes.ALLOW
