@@ -195,6 +195,10 @@ class History:
         detector's code. Does not allocate."""
         n = self.n
         fl = self.fl
+        if self.c_fl & F_NEW:
+            # a new call matches no entry and has no executions yet: of the detectors only
+            # `retries` (by tool, whatever the args) can fire
+            return self._retries(thr[T_RETRIES], th, tl)
         # 1. identical: the previous identical-1 entries all match
         k = thr[T_IDENTICAL]
         if k and n >= k - 1:
@@ -255,13 +259,16 @@ class History:
                     break
             if hit:
                 return codes.STALE
+        return self._retries(thr[T_RETRIES], th, tl)
+
+    def _retries(self, k, th, tl):
         # 6. retries: counting this call, its tool has `retries` executed entries in the window
-        k = thr[T_RETRIES]
         if k:
+            fl = self.fl
             count = 1
             last = self.window - 1
-            if last > n:
-                last = n
+            if last > self.n:
+                last = self.n
             for back in range(last):
                 s = self.slot(back)
                 if fl[s] & F_EXECUTED and self.th[s] == th and self.tl[s] == tl:
@@ -273,6 +280,8 @@ class History:
     def _cycle(self, p, length):
         # position j in the sequence: 0 is the candidate, j >= 1 the entry j-1 steps back
         if self.n < length - 1:
+            return False
+        if not self._matches(self.slot(p - 1)):  # the candidate starts the repetition
             return False
         # the calls of one period must not all be the same call
         varied = False
