@@ -7,6 +7,8 @@
 # Then only main.py goes on the board's filesystem (or freeze it too: see the last line).
 # The version must equal package.json's and microloop_mpy.__version__ (a host test checks).
 # Paths are relative to this file (makemanifest processes it from its own directory).
+# metadata/include/package/module are defined by MicroPython's makemanifest.
+# ruff: noqa: F821, E402
 metadata(
     version="0.1.0",
     description="microloop-mpy: allocation-free guard for AI-agent tool calls, serial server",

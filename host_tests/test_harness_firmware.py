@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -128,7 +127,8 @@ def test_mip_install_from_package_json_on_the_virtual_board(tmp_path):
         assert r.returncode == 0, r.stdout + r.stderr
         installed = {x.relative_to(b.flash_dir / "lib").as_posix()
                      for x in (b.flash_dir / "lib").rglob("*.py")}
-        assert installed == {dest for dest, _ in json.loads((ROOT / "package.json").read_text())["urls"]}
+        urls = json.loads((ROOT / "package.json").read_text())["urls"]
+        assert installed == {dest for dest, _ in urls}
         # sources from mip serve exactly like the .mpy build
         r = subprocess.run([tool("mpremote"), "connect", b.port, "resume", "exec", "--no-follow",
                             "import microloop_serve; microloop_serve.serve()"],
@@ -185,3 +185,21 @@ def test_agent_gate_runs_only_allowed_calls_from_the_host():
     assert answers[2]["text"].startswith("identical call")
     assert answers[3]["text"] == "pin 2 is 1"
     assert out.splitlines()[-1] == "pins [(2, 1), (2, 1)]"
+
+
+def test_cli_delegates_check_policy_and_proxy(tmp_path, capsys):
+    good = tmp_path / "p.json"
+    good.write_text(json.dumps({"max_call_bytes": 4096, "tools": {"read_temp": {"exempt": True}}}))
+    assert cli.main(["check-policy", str(good)]) == 0
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"loops": {"identical": 1}}))
+    assert cli.main(["check-policy", str(bad)]) == 2
+    assert "identical" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:  # argparse --help of the proxy itself
+        cli.main(["proxy", "--help"])
+    assert e.value.code == 0 and "--timeout" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    out = capsys.readouterr().out
+    for sub in ("build", "flash", "deploy", "replay", "vboard", "check-policy", "proxy"):
+        assert sub in out

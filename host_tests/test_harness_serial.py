@@ -96,7 +96,7 @@ def test_partial_header_and_partial_payload_time_out(dev):
     raw(dev, b"12 CHE")  # then silence: the 1 s inter-byte timeout ends it
     t0 = time.monotonic()
     assert next_line(dev) == "- ERR TIMEOUT partial header line, then silence"
-    assert 0.8 < time.monotonic() - t0 < 2.5
+    assert 0.8 < time.monotonic() - t0 < 4.0
     raw(dev, b"13 CHECK 40 -\n{\"tool\":")  # 8 of 40 payload bytes
     assert next_line(dev) == "13 ERR TIMEOUT payload cut short, then silence"
     assert dev.check(CALL).verdict == 0
@@ -136,7 +136,7 @@ def test_suspended_device_times_out_clearly_then_recovers(vb, dev):
         t0 = time.monotonic()
         with pytest.raises(link.DeviceTimeout) as e:
             dev.request("CHECK", CALL, timeout=0.5)
-        assert 0.4 < time.monotonic() - t0 < 2.0
+        assert 0.4 < time.monotonic() - t0 < 4.0
         msg = str(e.value)
         assert vb.port in msg and "no answer to CHECK" in msg and "0.5s" in msg
     finally:
@@ -152,7 +152,7 @@ def test_device_killed_gives_timeout_not_hang(vb, dev):
     t0 = time.monotonic()
     with pytest.raises(link.DeviceTimeout):
         dev.request("STATS", timeout=0.5)
-    assert time.monotonic() - t0 < 2.0
+    assert time.monotonic() - t0 < 4.0
     vb.hard_reset()  # RESET button: main.py serves again on the same port
     dev.handshake()
     assert dev.check(CALL).verdict == 0
@@ -201,7 +201,7 @@ def test_handshake_to_a_silent_device_names_the_likely_causes(vb):
             t0 = time.monotonic()
             with pytest.raises(link.DeviceTimeout) as e:
                 L.handshake(timeout=1.0)
-            assert time.monotonic() - t0 < 2.5
+            assert time.monotonic() - t0 < 4.0
         assert "no HELLO answer within 1s" in str(e.value)
         assert "microloop_serve running" in str(e.value)
     finally:

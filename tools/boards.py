@@ -54,7 +54,8 @@ def load(name: str, boards_dir: Path = BOARDS_DIR) -> Board:
     if not path.exists():
         raise ValueError(f"unknown board {name!r}: known boards are {', '.join(names())}")
     d = json.loads(path.read_text())
-    usb = tuple(UsbId(int(u["vid"], 16), int(u["pid"], 16), u.get("name", "")) for u in d.get("usb", []))
+    usb = tuple(UsbId(int(u["vid"], 16), int(u["pid"], 16), u.get("name", ""))
+                for u in d.get("usb", []))
     return Board(
         name=d["name"],
         description=d.get("description", ""),

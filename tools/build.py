@@ -33,7 +33,8 @@ class BuildResult:
 
 
 def mpy_cross_version() -> str:
-    r = subprocess.run([tool("mpy-cross"), "--version"], capture_output=True, text=True, check=True)
+    r = subprocess.run([tool("mpy-cross"), "--version"], capture_output=True, text=True,
+                       check=True)
     return r.stdout.strip()
 
 

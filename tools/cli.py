@@ -57,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="files or directories (default: host_tests/trajectories)")
     r.add_argument("--board", required=True, choices=names)
     r.add_argument("--port", help="serial port; --board unix without it starts a virtual board")
-    r.add_argument("--report", type=Path, help="JSONL report (default reports/replay-<board>.jsonl)")
+    r.add_argument("--report", type=Path,
+                   help="JSONL report (default reports/replay-<board>.jsonl)")
     r.add_argument("--resume", action="store_true", help="continue the report's unfinished run")
     r.add_argument("--plot", type=Path, metavar="FILE.png", help="µs histogram per trajectory")
     r.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for each answer")

@@ -45,7 +45,8 @@ class DeployPlan:
         return shlex.join(self.argv)
 
 
-def plan(board_name: str, port: str, build_dir: Path | None = None, start: bool = True) -> DeployPlan:
+def plan(board_name: str, port: str, build_dir: Path | None = None,
+         start: bool = True) -> DeployPlan:
     board = boards.load(board_name)
     out = build_dir or (BUILD_DIR / board.name)
     argv = [tool("mpremote"), "connect", port]

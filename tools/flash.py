@@ -1,7 +1,8 @@
 # microloop_tools.flash -- put MicroPython itself on a board, the way its vendor documents it.
 #   ESP32 / ESP32-S3: esptool (v5 command spelling; v4's erase_flash/write_flash are
 #     deprecated aliases):  esptool --chip esp32 --port P erase-flash
-#                           esptool --chip esp32 --port P --baud 460800 write-flash -z 0x1000 FW.bin
+#                           esptool --chip esp32 --port P --baud 460800 \
+#                                   write-flash -z 0x1000 FW.bin
 #     The offset comes from boards/<name>.json: 0x1000 on the ESP32 (its bootloader sits
 #     there), 0x0 on the ESP32-S3.
 #   RP2040: copy the .uf2 onto the RPI-RP2 drive (BOOTSEL); a raw .bin is converted to UF2 at
@@ -104,7 +105,8 @@ def run(p: FlashPlan, board_name: str) -> None:
     for argv in p.commands:
         r = subprocess.run(argv, capture_output=True, text=True)
         if r.returncode != 0:
-            raise RuntimeError(f"{shlex.join(argv)} failed ({r.returncode}):\n{r.stdout}{r.stderr}")
+            raise RuntimeError(
+                f"{shlex.join(argv)} failed ({r.returncode}):\n{r.stdout}{r.stderr}")
     if p.uf2_source is not None:
         if p.uf2_drive is None:
             raise RuntimeError("no RPI-RP2 drive found: hold BOOTSEL while plugging the Pico in "

@@ -193,7 +193,8 @@ class DeviceLink:
         wait = 0.5
         while time.monotonic() < deadline:
             try:
-                a = self.request("HELLO", timeout=min(wait, max(0.05, deadline - time.monotonic())))
+                left = max(0.05, deadline - time.monotonic())
+                a = self.request("HELLO", timeout=min(wait, left))
             except DeviceTimeout as e:
                 last_err = e
                 # Booting, or stuck in a frame cut short: wait longer than the device's
@@ -218,7 +219,8 @@ class DeviceLink:
                             f"({last_err})")
 
     # ---- commands ------------------------------------------------------------------------
-    def load_policy(self, policy: dict | None, t_ms: int | None = None, fresh: bool = False) -> int:
+    def load_policy(self, policy: dict | None, t_ms: int | None = None,
+                    fresh: bool = False) -> int:
         """Installs a policy; with t_ms the guard runs on the host-driven clock. Returns the
         receive buffer size."""
         payload = b"" if policy is None else json.dumps(policy).encode()

@@ -27,7 +27,8 @@ def tool(name: str) -> str:
     found = shutil.which(name)
     if found:
         return found
-    raise FileNotFoundError(f"{name} not found (run `make venv`, or pip install -r requirements/harness.txt)")
+    raise FileNotFoundError(
+        f"{name} not found (run `make venv`, or pip install -r requirements/harness.txt)")
 
 
 def micropython() -> str:

@@ -21,7 +21,8 @@ def version() -> str:
 
 def data() -> dict:
     urls = [[f"microloop_mpy/{p.name}", f"microloop_mpy/{p.name}"] for p in core_sources()]
-    urls += [[name, f"firmware/{name}"] for name in FIRMWARE_MODULES if (FIRMWARE_DIR / name).exists()]
+    urls += [[name, f"firmware/{name}"] for name in FIRMWARE_MODULES
+             if (FIRMWARE_DIR / name).exists()]
     return {"urls": urls, "deps": [], "version": version()}
 
 

@@ -289,7 +289,8 @@ def replay_trajectories(link: DeviceLink, paths: Iterable[Path], report: Report,
             res.interrupted = str(e)
             return res
         # failures of earlier, resumed parts count too
-        prior = [r for r in report.records if r.get("type") == "step" and r.get("traj") == traj.key]
+        prior = [r for r in report.records
+                 if r.get("type") == "step" and r.get("traj") == traj.key]
         pf = sum(1 for r in prior if not r.get("parity", True))
         ef = sum(1 for r in prior if not r.get("expect_ok", True))
         report.write({"type": "traj_done", "traj": traj.key, "file": str(path), "name": traj.name,
@@ -488,6 +489,7 @@ def plot(sums: list[TrajSummary], path: Path, title: str) -> None:
 def run_header(board: str, port: str, link: DeviceLink, resumed: bool) -> dict:
     h = link.hello
     return {"type": "run", "version": REPORT_VERSION, "board": board, "port": port,
-            "resumed": resumed, "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "resumed": resumed,
+            "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "fw": h.fw if h else None, "impl": h.impl if h else None,
             "platform": h.platform if h else None, "buf": h.buf if h else None}
