@@ -21,10 +21,14 @@ _pack_x4 = struct.Struct(">xI").pack
 _OBJ = struct.Struct(">BHI")
 
 
+_CALL_SEED = (S_CALL_HI << 16 | S_CALL_LO) ^ 0xFFFFFFFF  # finished CRC of b"C"
+
+
 def _pack_obj(count, total):
     return _OBJ.pack(0x7B, count, total)
 
 _EMPTY = b"\x00" * 6
+_EMPTY_HASH = zlib.crc32(b"{" + _EMPTY)  # the hash of {}
 
 
 class _Refuse(Exception):
@@ -40,10 +44,9 @@ class _Obj(list):
 
 
 def _pairs(pairs):
-    obj = _Obj(pairs)
-    if len({k for k, _ in pairs}) != len(pairs):
+    if len(pairs) > 1 and len({k for k, _ in pairs}) != len(pairs):
         raise _Refuse
-    return obj
+    return _Obj(pairs)
 
 
 def _refuse_constant(_text):
@@ -118,8 +121,9 @@ class FastScanner(Scanner):
         if len(top) > self.key_slots:
             raise _Refuse
         tool = None
+        name = None
         args = None
-        ah = zlib.crc32(b"{" + _EMPTY)
+        ah = _EMPTY_HASH
         for n, (key, value) in enumerate(top):
             if key not in _TOP_KEYS:
                 raise _Refuse
@@ -127,19 +131,22 @@ class FastScanner(Scanner):
                 if type(value) is not str or not value:
                     raise _Refuse
                 tool = value.encode("utf-8")  # a lone surrogate raises: refused
+                name = value
             elif key == "args":
                 if type(value) is not _Obj:
                     raise _Refuse
                 args = value
                 ah = self._hash(value, 2, n + 1)
+            elif type(value) is str:
+                value.encode("utf-8")  # the id: only validated (a lone surrogate raises)
             else:
                 self._hash(value, 2, n + 1)
         if tool is None:
             raise _Refuse
-        tool_reg = zlib.crc32(tool, (S_CALL_HI << 16 | S_CALL_LO) ^ 0xFFFFFFFF) ^ 0xFFFFFFFF
-        call = zlib.crc32(b"\x00" + ah.to_bytes(4, "big"), tool_reg ^ 0xFFFFFFFF)
+        tool_reg = _crc32(tool, _CALL_SEED) ^ 0xFFFFFFFF
+        call = _crc32(_pack_x4(ah), tool_reg ^ 0xFFFFFFFF)
         return (call >> 16, call & 0xFFFF, tool_reg >> 16, tool_reg & 0xFFFF, len(tool),
-                tool.decode("utf-8"), args if args is not None else _Obj())
+                name, args if args is not None else _Obj())
 
     def _hash(self, value, depth, keys_open):
         """Finished hash of a decoded value, exactly as scan.Scanner defines it."""
