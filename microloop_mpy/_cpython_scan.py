@@ -54,6 +54,7 @@ def _refuse_constant(_text):
 
 
 _LITERALS = {True: _Num("true"), False: _Num("false"), None: _Num("null")}
+_LITERAL_HASH = {k: zlib.crc32(b"n" + v.encode()) for k, v in _LITERALS.items()}
 
 
 class FastCrcState(CrcState):
@@ -169,6 +170,8 @@ class FastScanner(Scanner):
                     vh = _crc32(member.encode("utf-8"), _SEED_S)
                 elif mt is _Num:
                     vh = _crc32(member.encode("ascii"), _SEED_N)
+                elif mt is bool or member is None:
+                    vh = _LITERAL_HASH[member]
                 else:
                     vh = self._hash(member, depth + 1, opened)
                 m = _crc32(_pack_x4(vh), _crc32(key.encode("utf-8"), _SEED_K))
