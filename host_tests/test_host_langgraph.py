@@ -147,3 +147,24 @@ def test_own_wrapper_runs_inside_the_guard() -> None:
     assert BLOCKED in second["messages"][-1].content
     # the blocked call reached neither the user's wrapper nor the tool
     assert seen == ["db"] and runs == ["db"]
+
+
+def test_raise_mode_ends_the_graph_run() -> None:
+    from microloop_host import ToolBlocked
+
+    runs: list[str] = []
+    guard = Guardrail("strict", on_block="raise")
+    g = StateGraph(MessagesState)
+    g.add_node("tools", guard.tool_node(make_tools(runs)))
+    g.add_edge(START, "tools")
+    g.add_edge("tools", END)
+    app = g.compile()
+    call = {"name": "check_status", "args": {"service": "db"}, "id": "x", "type": "tool_call"}
+    app.invoke({"messages": [AIMessage("", tool_calls=[call])]})
+    try:
+        app.invoke({"messages": [AIMessage("", tool_calls=[dict(call, id="y")])]})
+    except ToolBlocked as exc:
+        assert exc.code == 1 and exc.tool == "check_status"
+    else:
+        raise AssertionError("the blocked call did not end the run")
+    assert runs == ["db"]
