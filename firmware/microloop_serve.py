@@ -44,6 +44,10 @@
 #                             outcomes=<n> errors=<n> uptime_ms=<n> buf=<bytes>
 #   BYE                       (nothing; the loop then returns to the REPL)
 # Error codes: GARBAGE, LONGLINE, TIMEOUT, CRC, UNKNOWN, ARGS, POLICY, NOMEM, EXC.
+# At start it prints "- OK READY proto=1 fw=<version> policy=<given|default|refused>" (for a
+# human at a terminal; the host never relies on it: pyserial drops what came before open).
+# The boot policy is microloop_policy.json when present; one the guard refuses is replaced by
+# the default ({"max_call_bytes": 4096}) rather than stopping the board from serving.
 # A CHECK payload longer than the receive buffer (max_call_bytes + 1) is read and dropped,
 # then checked as a span of max_call_bytes + 1 bytes: the guard itself answers TOO_LARGE, so
 # the device and CPython agree on the verdict.
@@ -116,14 +120,19 @@ _CMDS = (b"HELLO", b"POLICY", b"CHECK", b"OUTCOME", b"RESET", b"STATS", b"BYE", 
 
 
 def _load_policy_file(path):
-    """The policy saved on the device (JSON), or None. Allocates (boot time only)."""
+    """The policy saved on the device (JSON), or None when there is none. A file that is not
+    a JSON object comes back as {"unreadable": ...}, which the guard refuses (-> default).
+    Allocates (boot time only)."""
     try:
         import json
 
         with open(path) as f:
-            return json.load(f)
+            p = json.load(f)
+        return p if type(p) is dict else {"unreadable": path}
     except OSError:
         return None
+    except ValueError:
+        return {"unreadable": path}
 
 
 def _no_rule():
@@ -172,9 +181,17 @@ class Server:
         self.now = 0  # the host-driven clock, ms
         self.host_clock = False
         self._clockfn = self._clock  # bound once: the guard calls it inside check()
+        self.boot_policy = b"given"
         if policy is None:
             policy = {"max_call_bytes": DEFAULT_MAX_CALL_BYTES}
-        self._install(policy)
+            self.boot_policy = b"default"
+        try:
+            self._install(policy)
+        except (ValueError, TypeError, MemoryError):
+            # a saved policy the guard refuses (or the board cannot hold) must not stop the
+            # board from serving: the default one runs, READY says so, POLICY can fix it
+            self._install({"max_call_bytes": DEFAULT_MAX_CALL_BYTES})
+            self.boot_policy = b"refused"
 
     # ---- memory -------------------------------------------------------------------------
     def _install(self, policy):
@@ -672,6 +689,8 @@ class Server:
             p = self._putint(p, PROTO)
             p = self._put(p, b" fw=")
             p = self._put(p, VERSION.encode())
+            p = self._put(p, b" policy=")
+            p = self._put(p, self.boot_policy)
             self._send(p)
             while self.step():
                 pass

@@ -215,3 +215,21 @@ def test_opening_a_missing_port_fails_after_waiting():
     with pytest.raises(link.DeviceTimeout, match="cannot open the port"):
         link.DeviceLink.open("/dev/microloop-no-such-port", wait=0.5)
     assert 0.4 < time.monotonic() - t0 < 3
+
+
+@pytest.mark.parametrize("saved", [b'{"loops": {"identical": 1}}', b"{not json", b"[1, 2]"])
+def test_a_bad_saved_policy_still_boots_serving_the_default(built, tmp_path, saved):
+    import shutil
+
+    flash = tmp_path / "flash"
+    shutil.copytree(built, flash)
+    (flash / "microloop_policy.json").write_bytes(saved)
+    with vboard.VirtualBoard.from_board("unix", flash_dir=flash) as b:
+        with link.DeviceLink.open(b.port) as L:
+            h = L.handshake()
+            assert h.max_call_bytes == 4096  # the firmware's default, not a crash
+            assert L.check(CALL).verdict == 0
+    r = subprocess.run([vboard.micropython(), "main.py"], cwd=flash, input=b"",
+                       env=dict(os.environ, MICROPYPATH=f".frozen:{flash / 'lib'}"),
+                       capture_output=True, timeout=20)
+    assert r.stdout.startswith(b"- OK READY proto=1 fw=") and b"policy=refused" in r.stdout
