@@ -106,7 +106,8 @@ def test_verify_keeps_the_tool_schema_for_langchain() -> None:
     assert open_page.name == "open_page"
     assert open_page.description == "Open a web page and return its text."
     assert list(open_page.args) == ["url"]
-    assert open_page.invoke({"url": "https://docs.example/a"}) == "content of https://docs.example/a"
+    url = "https://docs.example/a"
+    assert open_page.invoke({"url": url}) == f"content of {url}"
 
 
 def test_loop_is_stopped_in_a_create_agent_run() -> None:
@@ -158,7 +159,8 @@ def test_guarded_base_tool_subclass_sync_and_async() -> None:
     inner = OpenPage(runs=[])
     guarded = guard.langchain_tool(inner)
     assert isinstance(guarded, OpenPage) and guarded.name == "open_page"
-    assert guarded.tool_call_schema.model_json_schema() == inner.tool_call_schema.model_json_schema()
+    schema = inner.tool_call_schema.model_json_schema()
+    assert guarded.tool_call_schema.model_json_schema() == schema
     agent = create_agent(ScriptedChatModel(script=captcha_looper), [guarded])
     result = asyncio.run(agent.ainvoke({"messages": [("user", "go")]}))
     assert inner.runs == guarded.runs == ["https://shop.example/item/7"] * 2

@@ -121,7 +121,8 @@ def test_block_details_in_body_and_header(proxy: str) -> None:
         messages.append({"role": "assistant", "content": None, "tool_calls": [
             {"id": f"c{i}", "type": "function", "function": {
                 "name": "open_page", "arguments": json.dumps({"url": CAPTCHA_URL})}}]})
-        messages.append({"role": "tool", "tool_call_id": f"c{i}", "content": open_page(CAPTCHA_URL)})
+        messages.append({"role": "tool", "tool_call_id": f"c{i}",
+                         "content": open_page(CAPTCHA_URL)})
     raw = client_for(proxy).chat.completions.with_raw_response.create(
         model="scripted-loop", messages=messages, tools=TOOLS)
     assert raw.headers["x-microloop-blocked"] == "1"

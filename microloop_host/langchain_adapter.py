@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import asyncio
-
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import ToolMessage

@@ -149,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     up_port, px_port = free_port(), free_port()
     upstream = f"http://127.0.0.1:{up_port}/v1"
     proxy = f"http://127.0.0.1:{px_port}/v1"
-    up = start(["-m", "microloop_host.fake_upstream", "--port", str(up_port)], upstream + "/models")
+    up = start(["-m", "microloop_host.fake_upstream", "--port", str(up_port)],
+               upstream + "/models")
     try:
         px = start(["-m", "microloop_host.proxy", "--upstream", upstream, "--port", str(px_port),
                     "--log-level", "warning"], f"http://127.0.0.1:{px_port}/healthz")
