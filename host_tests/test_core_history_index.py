@@ -31,3 +31,22 @@ def test_index_agrees_with_a_scan(size):
         if step % 701 == 700:
             h.clear()
             assert all(h.latest(*p) == -1 for p in calls)
+
+
+def test_errors_chain_survives_a_restart(tmp_path):
+    # the errors detector walks executed entries through links; a restored history must
+    # rebuild them: two failures saved, a restart, one more failure, then the storm is blocked
+    from microloop_mpy import ERROR_LOOP, ALLOW, Guard
+
+    policy = {"state_path": str(tmp_path / "g.state"), "rules": [{"tool": "*", "count": 10}]}
+    call = b'{"tool": "fetch", "args": {"url": "http://127.0.0.1:9/"}}'
+    g = Guard(policy)
+    for attempt in range(3):
+        assert g.check(call) == ALLOW
+        g.outcome(False, b"connection refused #%d" % attempt)
+    g = Guard(policy)  # the save before the 3rd attempt held the first two failures
+    assert g.check(call) == ALLOW
+    g.outcome(False, b"connection refused #3")
+    assert g.check(call) == ERROR_LOOP
+    g = Guard({**policy, "state_path": str(tmp_path / "fresh.state")})
+    assert g.check(call) == ALLOW  # without the saved history there is no storm yet

@@ -36,6 +36,10 @@ class History:
         self.oh = zeros("H", size)
         self.ol = zeros("H", size)
         self.fl = bytearray(size)
+        # entry number of the executed entry before each entry (-1: none), so the errors
+        # detector walks executions only, however many blocked entries lie between them
+        self.pe = zeros("i", size, -1)
+        self.last_exec = -1
         # index: call identity -> slot of its latest entry, open addressing with linear
         # probing over the ring's own identities (keeps prepare() flat in `history`)
         tsize = 8
@@ -58,6 +62,7 @@ class History:
         """Forget every entry; entry numbers keep growing. Does not allocate."""
         self.head = 0
         self.n = 0
+        self.last_exec = -1
         ix = self.ix
         for k in range(self.mask + 1):
             ix[k] = -1
@@ -131,11 +136,16 @@ class History:
     def restore(self, entries, seq):
         """Refill the ring from a state file's entries, oldest first (allocation: at boot)."""
         self.clear()
-        for e in entries[-self.size:]:
+        entries = entries[-self.size:]
+        first = (seq - len(entries)) & _ID_MASK  # number of the oldest restored entry
+        for e in entries:
             s = self.head
             self.ch[s], self.cl[s], self.th[s], self.tl[s], self.oh[s], self.ol[s] = e[:6]
             self.fl[s] = e[6] & 31
             self._index_set(s)
+            self.pe[s] = self.last_exec
+            if e[6] & F_EXECUTED:
+                self.last_exec = (first + self.n) & _ID_MASK
             s += 1
             self.head = 0 if s == self.size else s
             self.n += 1
@@ -237,18 +247,16 @@ class History:
         k = thr[T_ERRORS]
         if k:
             count = 0
-            for back in range(n):
-                s = self.slot(back)
-                f = fl[s]
-                if not f & F_EXECUTED:
-                    continue
+            s = self.slot_of(self.last_exec)
+            while s >= 0:
                 if self.ch[s] != self.c_h or self.cl[s] != self.c_l:
                     break
-                if f & (F_REPORTED | F_FAILED) != (F_REPORTED | F_FAILED):
+                if fl[s] & (F_REPORTED | F_FAILED) != (F_REPORTED | F_FAILED):
                     break
                 count += 1
                 if count >= k:
                     return codes.ERROR_LOOP
+                s = self.slot_of(self.pe[s])
         # 5. stale: the candidate and the stale-1 entries before it are all not new
         k = thr[T_STALE]
         if k and not self.c_fl & F_NEW and n >= k - 1:
@@ -312,6 +320,7 @@ class History:
         self.oh[s] = self.c_oh
         self.ol[s] = self.c_ol
         self.fl[s] = self.c_fl | (F_EXECUTED if executed else 0)
+        self.pe[s] = self.last_exec
         if shifted:
             self._index_set(s)
         else:
@@ -322,6 +331,8 @@ class History:
             self.n += 1
         entry = self.seq
         self.seq = (entry + 1) & _ID_MASK
+        if executed:
+            self.last_exec = entry
         return entry
 
     def report(self, entry, failed, oh, ol):

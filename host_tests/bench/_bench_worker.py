@@ -3,6 +3,7 @@
 import sys
 import gc
 import json
+from array import array
 
 try:
     from time import ticks_us, ticks_diff
@@ -43,12 +44,17 @@ def pct(xs, p):
 
 
 def time_calls(guard, calls):
-    out = []
+    # timings go to a preallocated array: nothing is allocated between two checks, so no
+    # garbage collection lands inside a timed call
+    gc.collect()
+    out = array("i", range(len(calls)))
+    k = 0
     for c in calls:
         t0 = now_ns()
         guard.check(c, 0, len(c))
-        out.append((now_ns() - t0) / 1000)
-    return out
+        out[k] = now_ns() - t0
+        k += 1
+    return [x / 1000 for x in out]
 
 
 def naive_guard():
@@ -96,13 +102,16 @@ def main():
     res = {"runtime": sys.implementation.name, "call_bytes": len(make_call(1))}
     fresh = [make_call(i) for i in range(N)]
     same = [make_call(7)] * N
-    for hist in (32, 256):
-        for kind, calls in (("fresh", fresh), ("repeated", same)):
-            g = Guard({"history": hist})
+    # a pager-like mix: the same few calls with changing results, so nothing is blocked early
+    mixed = [make_call(i % 5) for i in range(N)]
+    for hist, window in ((32, 16), (256, 16), (256, 128)):
+        for kind, calls in (("fresh", fresh), ("repeated", same), ("5 calls", mixed)):
+            policy = {"history": hist, "loops": {"window": window}}
+            g = Guard(policy)
             time_calls(g, calls[:50])  # warm up
-            g = Guard({"history": hist})
+            g = Guard(policy)
             ts = time_calls(g, calls)
-            res["guard h%d %s" % (hist, kind)] = (pct(ts, 50), pct(ts, 99))
+            res["guard h%d w%d %s" % (hist, window, kind)] = (pct(ts, 50), pct(ts, 99))
     for kind, calls in (("fresh", fresh), ("repeated", same)):
         ts = time_calls(naive_guard(), calls)
         res["naive %s" % kind] = (pct(ts, 50), pct(ts, 99))

@@ -50,18 +50,18 @@ def main():
                for rt in ("cpython", "unix")}
     print("call size: %d bytes, %s checks per cell" % (results["cpython"]["call_bytes"], n))
     print()
-    print("%-26s %22s %22s" % ("per-check time (us)", "CPython p50 / p99", "unix port p50 / p99"))
+    print("%-30s %22s %22s" % ("per-check time (us)", "CPython p50 / p99", "unix port p50 / p99"))
     keys = [k for k in results["cpython"] if k.startswith(("guard h", "naive"))]
     for k in keys:
         a = results["cpython"][k]
         b = results["unix"][k]
-        print("%-26s %10.2f / %9.2f %10.2f / %9.2f" % (k, a[0], a[1], b[0], b[1]))
+        print("%-30s %10.2f / %9.2f %10.2f / %9.2f" % (k, a[0], a[1], b[0], b[1]))
     print()
     for rt in ("cpython", "unix"):
         r = results[rt]
         print("%s: naive/guard p50 ratio  repeated %.2fx   fresh %.2fx" % (
-            rt, r["naive repeated"][0] / r["guard h32 repeated"][0],
-            r["naive fresh"][0] / r["guard h32 fresh"][0]))
+            rt, r["naive repeated"][0] / r["guard h32 w16 repeated"][0],
+            r["naive fresh"][0] / r["guard h32 w16 fresh"][0]))
     print()
     for rt in ("unix", "wasm"):
         heaps = [json.loads(run_mp(rt, WORKER, [h, "heap"], timeout=120).strip().splitlines()[-1])
