@@ -104,6 +104,7 @@ def main():
     same = [make_call(7)] * N
     # a pager-like mix: the same few calls with changing results, so nothing is blocked early
     mixed = [make_call(i % 5) for i in range(N)]
+    time_calls(Guard(), fresh)  # warm up the interpreter (caches, first-use paths) once
     for hist, window in ((32, 16), (256, 16), (256, 128)):
         for kind, calls in (("fresh", fresh), ("repeated", same), ("5 calls", mixed)):
             policy = {"history": hist, "loops": {"window": window}}
