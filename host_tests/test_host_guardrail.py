@@ -86,6 +86,18 @@ def test_verify_binds_positional_args_and_defaults() -> None:
     assert seen[0] == seen[1] == seen[2] == b'{"tool":"search","args":{"query":"cats","limit":10}}'
 
 
+def test_methods_are_checked_without_their_instance() -> None:
+    guard = Guardrail("strict")
+
+    class Browser:
+        @guard.verify
+        def open(self, url: str) -> str:
+            return "CAPTCHA"
+
+    assert Browser().open("https://x") == "CAPTCHA"
+    assert isinstance(Browser().open("https://x"), BlockedResult)  # another instance, same call
+
+
 def test_outcomes_decide_between_busy_and_stuck() -> None:
     guard = Guardrail("default")
     pages = iter(range(50))

@@ -149,6 +149,16 @@ def test_benign_runs_are_untouched(proxy: str, upstream: str, model: str, stream
     assert via_proxy["final"]["message"]["content"].startswith("Done after")
 
 
+def test_benign_answer_is_the_upstreams_bytes_and_headers(proxy: str, upstream: str) -> None:
+    body = {"model": "scripted-benign", "messages": [{"role": "user", "content": "go"}]}
+    via = httpx.post(proxy + "/chat/completions", json=body, timeout=10)
+    direct = httpx.post(upstream + "/chat/completions", json=body, timeout=10)
+    assert via.status_code == 200 and via.headers["x-microloop-blocked"] == "0"
+    assert via.headers["x-scripted-request"] == direct.headers["x-scripted-request"] == "chat"
+    strip = [b'"created":' + str(json.loads(r.content)["created"]).encode() for r in (via, direct)]
+    assert via.content.replace(strip[0], b"") == direct.content.replace(strip[1], b"")
+
+
 def test_text_streams_through_chunk_by_chunk(proxy: str, upstream: str) -> None:
     def pieces(base: str) -> list[str]:
         stream = client_for(base).chat.completions.create(

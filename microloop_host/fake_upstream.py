@@ -119,7 +119,8 @@ def create_app(slow_s: float = 5.0) -> Starlette:
             await asyncio.sleep(slow_s)
         message = script_message(model, messages)
         if not body.get("stream"):
-            return JSONResponse(completion(model, message))
+            return JSONResponse(completion(model, message),
+                                headers={"x-scripted-request": "chat"})
         usage = bool((body.get("stream_options") or {}).get("include_usage"))
         parts = chunks(model, message, usage)
 

@@ -23,6 +23,8 @@ OnBlock = Literal["return", "raise"]
 # left out of the call's identity: they differ on every call (run ids, callbacks) and would
 # hide every loop. Matched by parameter name, or by the annotation's text.
 INJECTED_NAMES = frozenset({"run_manager", "callbacks", "config", "cancellation_token"})
+# the instance of a guarded method is not an argument the model chose either
+RECEIVER_NAMES = frozenset({"self", "cls"})
 INJECTED_ANNOTATIONS = (
     "RunnableConfig",
     "CallbackManager",
@@ -113,9 +115,10 @@ def bind_args(sig: inspect.Signature | None, args: tuple, kwargs: dict) -> dict[
         return bind_args(None, args, kwargs)
     bound.apply_defaults()
     out: dict[str, Any] = {}
+    first = next(iter(sig.parameters), None)
     for name, value in bound.arguments.items():
         param = sig.parameters[name]
-        if _injected(param):
+        if _injected(param) or (name == first and name in RECEIVER_NAMES):
             continue
         if param.kind is inspect.Parameter.VAR_KEYWORD:
             out.update({k: v for k, v in value.items() if k not in INJECTED_NAMES})
@@ -166,7 +169,8 @@ class Guardrail:
 
     # -- the two calls every adapter makes -------------------------------------------------
     def check(self, tool: str, args: Any = None) -> Verdict:
-        """Check one call. `args` is a dict (or any JSON-able value; None means {})."""
+        """Check one call. `args` is a dict (None means {}); anything else is refused by the
+        core as BAD_ARGS, since a call's args must be a JSON object."""
         buf = call_bytes(tool, {} if args is None else args)
         return self.check_bytes(buf, tool, args)
 

@@ -465,6 +465,12 @@ def _reply_headers(resp: httpx.Response, *, keep_encoding: bool) -> dict[str, st
     return out
 
 
+def _meta_headers(resp: httpx.Response) -> dict[str, str]:
+    # what clients read from a completion's headers: request ids, rate limits, timings
+    return {k: v for k, v in resp.headers.items()
+            if k.lower().startswith(("x-", "openai-", "anthropic-", "retry-after"))}
+
+
 def create_app(config: ProxyConfig) -> Starlette:
     policy = load_policy(config.policy)
     Guardrail(policy)  # a bad policy fails here, at start, not on the first request
@@ -535,7 +541,8 @@ def create_app(config: ProxyConfig) -> Starlette:
             return StreamingResponse(
                 guarded_stream(resp, sg, upstream), status_code=resp.status_code,
                 media_type="text/event-stream",
-                headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
+                headers={**_meta_headers(resp), "cache-control": "no-cache",
+                         "x-accel-buffering": "no"})
         try:
             resp = await client.post(url, content=raw, headers=headers)
         except httpx.HTTPError as exc:
@@ -556,10 +563,12 @@ def create_app(config: ProxyConfig) -> Starlette:
             return error_response(502, f"microloop proxy: the upstream {upstream} answered "
                                   f"a malformed completion: {exc}", "upstream_error",
                                   "bad_upstream_response")
-        if blocked:
-            data["microloop"] = {"blocked": blocked}
-        return JSONResponse(data, status_code=resp.status_code,
-                            headers={"x-microloop-blocked": str(len(blocked))})
+        headers = {**_meta_headers(resp), "x-microloop-blocked": str(len(blocked))}
+        if not blocked:  # untouched: the upstream's own bytes
+            return Response(resp.content, status_code=resp.status_code, headers=headers,
+                            media_type=resp.headers.get("content-type", "application/json"))
+        data["microloop"] = {"blocked": blocked}
+        return JSONResponse(data, status_code=resp.status_code, headers=headers)
 
     async def passthrough(request: Request) -> Response:
         client = next_client()
