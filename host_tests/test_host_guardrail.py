@@ -161,6 +161,22 @@ def test_raise_mode_and_per_function_override() -> None:
     assert b(1) == 1 and isinstance(b(1), BlockedResult)
 
 
+def test_rule_blocks_name_the_rule() -> None:
+    guard = Guardrail({"rules": [{"action": "block", "tool": "shell", "arg": "cmd",
+                                  "prefix": "rm -rf"}]})
+    ran: list[str] = []
+
+    @guard.verify
+    def shell(cmd: str) -> str:
+        ran.append(cmd)
+        return "ok"
+
+    assert shell("ls") == "ok"
+    out = shell("rm -rf /")
+    assert isinstance(out, BlockedResult) and ran == ["ls"]
+    assert out.error.rule_index == 0 and "policy rule #0" in out
+
+
 def test_threads_share_one_guard_safely() -> None:
     guard = Guardrail("lenient")
     counts = {"ran": 0}

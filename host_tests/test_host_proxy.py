@@ -302,6 +302,21 @@ def test_fifty_concurrent_clients(proxy: str) -> None:
         assert executed == n and words in text, (model, executed, text)
 
 
+def test_rules_and_per_conversation_budgets(upstream: str) -> None:
+    # a count rule is a per-conversation budget in the proxy: the conversation's own calls
+    # spend it on every replay; the third page is refused by the rule, not by loop detection
+    policy = {"rules": [{"tool": "open_page", "count": 2}]}
+    with ServerThread(create_app(ProxyConfig(upstream=upstream, policy=policy))) as srv:
+        run = run_agent(client_for(srv.url + "/v1"), "scripted-benign")
+    assert len(run["executed"]) == 2
+    assert "budget" in run["final"]["message"]["content"]
+    assert "policy rule #0" in run["final"]["message"]["content"]
+    for bad, key in (({"state_path": "/tmp/x.bin"}, "state_path"),
+                     ({"rules": [{"tool": "*", "count": 5, "per_s": 60}]}, "per_s")):
+        with pytest.raises(ValueError, match=key):
+            create_app(ProxyConfig(upstream=upstream, policy=bad))
+
+
 def test_command_line() -> None:
     assert main(["--upstream", ""]) == 2  # no upstream
     assert main(["--upstream", "http://127.0.0.1:9/v1", "--policy", "nope"]) == 2

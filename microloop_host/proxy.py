@@ -471,9 +471,25 @@ def _meta_headers(resp: httpx.Response) -> dict[str, str]:
             if k.lower().startswith(("x-", "openai-", "anthropic-", "retry-after"))}
 
 
+def check_proxy_policy(policy: dict[str, Any] | None) -> None:
+    """Refuse what a stateless proxy cannot honour: every request replays its conversation
+    into a fresh guard at one instant, so a saved state (`state_path`) would be spent again by
+    every request, and a `per_s` window would see every past call as just made."""
+    if not policy:
+        return
+    if "state_path" in policy:
+        raise ValueError("state_path: the proxy keeps no state between requests (each one "
+                         "replays its own conversation); remove it")
+    for i, rule in enumerate(policy.get("rules") or []):
+        if isinstance(rule, dict) and "per_s" in rule:
+            raise ValueError(f"rules[{i}].per_s: time budgets need call times, which the "
+                             "proxy does not have; a plain count is a per-conversation budget")
+
+
 def create_app(config: ProxyConfig) -> Starlette:
     policy = load_policy(config.policy)
     Guardrail(policy)  # a bad policy fails here, at start, not on the first request
+    check_proxy_policy(policy)
     upstream = config.upstream.rstrip("/")
     timeout = httpx.Timeout(config.timeout, connect=config.connect_timeout)
     # httpx's connection pool scans all its connections for every request it places, so
