@@ -6,7 +6,7 @@ import sys
 import json
 from microloop_mpy import Guard
 from microloop_mpy._compat import heap_lock, heap_unlock
-from microloop_mpy.trajectory import Replay, replay_lines, _policy_needs_cpython
+from microloop_mpy.trajectory import Replay, replay_lines, policy_needs_cpython
 
 FAILS = [0, 0]  # allocation failures, internal errors
 
@@ -70,7 +70,7 @@ def replay_file(path):
         lines = [x for x in f.read().split(b"\n") if x.strip()]
     head = json.loads(lines[0])
     policy = head.get("policy") if "policy" in head else None
-    if policy is not None and _policy_needs_cpython(policy):
+    if policy is not None and policy_needs_cpython(policy):
         print("SKIP", path)
         return
     if policy is not None:

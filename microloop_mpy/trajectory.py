@@ -68,7 +68,8 @@ def _remove_state(path):
             pass
 
 
-def _policy_needs_cpython(policy):
+def policy_needs_cpython(policy):
+    """True when a policy uses CPython-only rule keys (regex, schema)."""
     rules = policy.get("rules", []) if isinstance(policy, dict) else []
     for rule in rules if isinstance(rules, list) else []:
         if isinstance(rule, dict):
@@ -164,7 +165,7 @@ def replay_lines(lines, out, state_dir=None, micropython=False):
             head = json.loads(line)
             if "policy" in head and "tool" not in head and "raw" not in head:
                 policy = head["policy"]
-                if micropython and _policy_needs_cpython(policy):
+                if micropython and policy_needs_cpython(policy):
                     out("SKIP %s: policy uses CPython-only rules (regex/schema)"
                         % head.get("name", "trajectory"))
                     return 0
@@ -187,3 +188,4 @@ def main(path, state_dir=None):
         data = f.read()
     micropython = sys.implementation.name == "micropython"
     return replay_lines(data.split(b"\n"), print, state_dir, micropython)
+

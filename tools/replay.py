@@ -101,8 +101,7 @@ def load_trajectory(path: Path) -> Trajectory:
                 raise ValueError(f"{path}: step {i} names no call")
             steps.append(Step(i, line, "call", call=call, ok=ok_flag(d.get("ok")),
                               result=result_bytes(d), t_ms=t, expect=d.get("expect")))
-    needs = getattr(tr, "_policy_needs_cpython", None)
-    cpy_only = bool(needs(policy)) if needs and policy is not None else False
+    cpy_only = policy is not None and tr.policy_needs_cpython(policy)
     return Trajectory(path, path.stem, str(name), policy, steps, cpy_only)
 
 
