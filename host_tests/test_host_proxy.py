@@ -19,7 +19,14 @@ import pytest
 
 from microloop_host.fake_upstream import CAPTCHA_URL, ServerThread
 from microloop_host.fake_upstream import create_app as upstream_app
-from microloop_host.proxy import History, ProxyConfig, call_bytes_raw, create_app, main
+from microloop_host.proxy import (
+    History,
+    ProxyConfig,
+    build_parser,
+    call_bytes_raw,
+    create_app,
+    main,
+)
 
 PROXY_TIMEOUT = 2.0  # the proxy's upstream timeout in these tests (scripted-slow waits 4 s)
 MAX_TURNS = 10  # every agent loop below stops by itself within this many model turns
@@ -317,8 +324,13 @@ def test_rules_and_per_conversation_budgets(upstream: str) -> None:
             create_app(ProxyConfig(upstream=upstream, policy=bad))
 
 
-def test_command_line() -> None:
-    assert main(["--upstream", ""]) == 2  # no upstream
+def test_command_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MICROLOOP_UPSTREAM", "http://127.0.0.1:9/v1")
+    args = build_parser().parse_args([])
+    assert (args.upstream, args.host, args.port) == ("http://127.0.0.1:9/v1", "127.0.0.1", 20128)
+    assert build_parser().parse_args(["--upstream", "http://u/v1"]).upstream == "http://u/v1"
+    monkeypatch.delenv("MICROLOOP_UPSTREAM")
+    assert main([]) == 2  # no upstream
     assert main(["--upstream", "http://127.0.0.1:9/v1", "--policy", "nope"]) == 2
     out = subprocess.run([sys.executable, "-m", "microloop_host.proxy", "--help"],
                          capture_output=True, text=True, timeout=60)
