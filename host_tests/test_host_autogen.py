@@ -24,6 +24,7 @@ from autogen_core.tools import FunctionTool
 from autogen_ext.models.replay import ReplayChatCompletionClient
 
 from microloop_host import Guardrail
+from microloop_mpy import ERROR_LOOP, reason
 
 BLOCKED = "BLOCKED by microloop guard"
 INFO = ModelInfo(vision=False, function_calling=True, json_output=False,
@@ -127,7 +128,7 @@ def test_failing_tool_is_an_error_loop() -> None:
     # three failures with changing text, then the 4th attempt is refused (raise mode: the
     # agent sees it as a tool error carrying the message)
     assert len(attempts) == 3 and [r.is_error for r in res] == [True] * 4
-    assert BLOCKED in res[-1].content and "failing" in res[-1].content
+    assert BLOCKED in res[-1].content and reason(ERROR_LOOP) in res[-1].content
     assert result.messages[-1].content == "The queue stays full; stopping."
 
 

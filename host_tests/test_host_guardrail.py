@@ -19,6 +19,7 @@ from microloop_host import (
     preset,
     result_bytes,
 )
+from microloop_mpy import ERROR_LOOP, IDENTICAL, reason
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -116,7 +117,7 @@ def test_outcomes_decide_between_busy_and_stuck() -> None:
     guard.reset()
     out = [pytest_run() for _ in range(3)]
     assert out[:2] == ["1 failed, 4 passed"] * 2 and isinstance(out[2], BlockedResult)
-    assert out[2].error.tool == "run_tests" and "identical" in out[2]
+    assert out[2].error.tool == "run_tests" and out[2].error.code == IDENTICAL
 
 
 def test_exceptions_are_failed_outcomes_and_reraised() -> None:
@@ -139,7 +140,7 @@ def test_exceptions_are_failed_outcomes_and_reraised() -> None:
 
     out = asyncio.run(storm())
     assert n[0] == 3 and all(isinstance(x, ConnectionError) for x in out[:3])
-    assert isinstance(out[3], BlockedResult) and "failing" in out[3]  # the error loop
+    assert isinstance(out[3], BlockedResult) and out[3].error.code == ERROR_LOOP  # the error loop
     assert isinstance(out[4], BlockedResult)  # and an immediate retry of a blocked call
 
 
@@ -157,7 +158,7 @@ def test_raise_mode_and_per_function_override() -> None:
     assert a(1) == 1
     with pytest.raises(ToolBlocked) as info:
         a(1)
-    assert info.value.reason.startswith("identical") and info.value.rule_index == -1
+    assert info.value.reason == reason(IDENTICAL) and info.value.rule_index == -1
     assert b(1) == 1 and isinstance(b(1), BlockedResult)
 
 

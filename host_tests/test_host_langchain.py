@@ -15,6 +15,7 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.tools import BaseTool, ToolException, tool
 
 from microloop_host import BlockedResult, Guardrail, ToolBlocked
+from microloop_mpy import ERROR_LOOP, IDENTICAL, reason
 
 CAPTCHA = "Please verify you are a human: CAPTCHA #4411"
 BLOCKED = "BLOCKED by microloop guard"
@@ -119,7 +120,7 @@ def test_loop_is_stopped_in_a_create_agent_run() -> None:
     # identical call, identical CAPTCHA twice: the third is blocked before it runs
     assert runs == ["https://shop.example/item/7"] * 2
     assert [BLOCKED in str(m.content) for m in msgs] == [False, False, True]
-    assert "identical call" in str(msgs[-1].content)
+    assert reason(IDENTICAL) in str(msgs[-1].content)
     assert result["messages"][-1].content.startswith("The shop keeps showing a CAPTCHA")
 
 
@@ -211,7 +212,7 @@ def test_failures_are_reported_as_failed_outcomes() -> None:
                             "args": {"url": "http://localhost:9/"}}) for i in range(4)]
     assert len(attempts) == 3
     assert [o.status for o in outs] == ["error"] * 4
-    assert BLOCKED in str(outs[3].content) and "failing" in str(outs[3].content)
+    assert BLOCKED in str(outs[3].content) and reason(ERROR_LOOP) in str(outs[3].content)
 
 
 def test_raise_mode_raises_tool_blocked() -> None:

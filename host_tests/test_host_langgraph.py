@@ -16,6 +16,7 @@ from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.prebuilt import ToolNode, tools_condition
 
 from microloop_host import Guardrail
+from microloop_mpy import CYCLE, reason
 
 BLOCKED = "BLOCKED by microloop guard"
 MAX_TURNS = 12
@@ -110,7 +111,7 @@ def test_parallel_cycle_is_stopped() -> None:
     assert len(tool_msgs) == 6
     blocked = [m for m in tool_msgs if BLOCKED in str(m.content)]
     assert len(blocked) == 1 and blocked[0].status == "error"
-    assert blocked[0].tool_call_id.endswith("_2") and "cycling" in str(blocked[0].content)
+    assert blocked[0].tool_call_id.endswith("_2") and reason(CYCLE) in str(blocked[0].content)
     assert sorted(runs) == ["db"] * 3 + ["web"] * 2 or sorted(runs) == ["db"] * 2 + ["web"] * 3
     assert result["messages"][-1].content == "Both services stay down; escalating to a human."
 

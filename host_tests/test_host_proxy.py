@@ -27,6 +27,7 @@ from microloop_host.proxy import (
     create_app,
     main,
 )
+from microloop_mpy import BUDGET_EXHAUSTED, CYCLE, IDENTICAL, reason
 
 PROXY_TIMEOUT = 2.0  # the proxy's upstream timeout in these tests (scripted-slow waits 4 s)
 MAX_TURNS = 10  # every agent loop below stops by itself within this many model turns
@@ -113,13 +114,13 @@ def test_loop_is_blocked_and_turned_into_text(proxy: str, stream: bool) -> None:
     assert final["finish"] == "stop" and "tool_calls" not in final["message"]
     text = final["message"]["content"]
     assert text.startswith("[microloop] BLOCKED") and "open_page" in text
-    assert "identical call" in text and CAPTCHA_URL in text
+    assert reason(IDENTICAL) in text and CAPTCHA_URL in text
 
 
 def test_cycle_is_blocked_statelessly(proxy: str) -> None:
     # a, b, a, b, a, b: each request rebuilds the history from its own messages
     run = run_agent(client_for(proxy), "scripted-cycle")
-    assert len(run["executed"]) == 5 and "cycling" in run["final"]["message"]["content"]
+    assert len(run["executed"]) == 5 and reason(CYCLE) in run["final"]["message"]["content"]
 
 
 def test_block_details_in_body_and_header(proxy: str) -> None:
@@ -136,7 +137,7 @@ def test_block_details_in_body_and_header(proxy: str) -> None:
     body = raw.parse()
     assert body.model_extra["microloop"]["blocked"][0] == {
         "tool": "open_page", "id": "call_2", "code": 1,
-        "reason": "identical call with the same outcome repeated: change strategy",
+        "reason": reason(IDENTICAL),
         "rule_index": -1}
     # the same history whose results differ each time is a busy agent, not a loop
     for i, m in enumerate(m for m in messages if m["role"] == "tool"):
@@ -302,7 +303,7 @@ def test_fifty_concurrent_clients(proxy: str) -> None:
             return await asyncio.wait_for(asyncio.gather(*(agent(c, k) for k in range(50))), 90)
 
     results = asyncio.run(main_())
-    expected = {"scripted-loop": (2, "identical"), "scripted-cycle": (5, "cycling"),
+    expected = {"scripted-loop": (2, reason(IDENTICAL)), "scripted-cycle": (5, reason(CYCLE)),
                 "scripted-benign": (5, "Done after 5"), "scripted-parallel": (6, "Done after 6")}
     for model, executed, text in results:
         n, words = expected[model]
@@ -316,7 +317,7 @@ def test_rules_and_per_conversation_budgets(upstream: str) -> None:
     with ServerThread(create_app(ProxyConfig(upstream=upstream, policy=policy))) as srv:
         run = run_agent(client_for(srv.url + "/v1"), "scripted-benign")
     assert len(run["executed"]) == 2
-    assert "budget" in run["final"]["message"]["content"]
+    assert reason(BUDGET_EXHAUSTED) in run["final"]["message"]["content"]
     assert "policy rule #0" in run["final"]["message"]["content"]
     for bad, key in (({"state_path": "/tmp/x.bin"}, "state_path"),
                      ({"rules": [{"tool": "*", "count": 5, "per_s": 60}]}, "per_s")):
