@@ -79,11 +79,9 @@ def mip_plan(board_name: str, port: str, package_json: Path = ROOT / "package.js
 def deploy(board_name: str, port: str, start: bool = True, dry_run: bool = False,
            timeout: float = 120.0, out_root: Path = BUILD_DIR) -> DeployPlan:
     """Builds (into out_root/<board>), then copies. Raises RuntimeError with mpremote's
-    output on failure."""
-    if dry_run:
-        out = out_root / boards.load(board_name).name
-    else:
-        out = build(board_name, out_root).out_dir
+    output on failure. A dry run builds too (a local compile; no board is touched), so the
+    command it prints names the files a real deploy copies."""
+    out = build(board_name, out_root).out_dir
     p = plan(board_name, port, out, start)
     if dry_run:
         return p
