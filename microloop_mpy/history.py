@@ -75,7 +75,7 @@ class History:
         """Slot of the latest entry with call identity (h, l), or -1. Does not allocate."""
         ix = self.ix
         mask = self.mask
-        k = self._home(h, l)
+        k = (l ^ (h << 3) ^ (h >> 7)) & mask  # _home(), inlined on the hot path
         while True:
             s = ix[k]
             if s < 0 or (self.ch[s] == h and self.cl[s] == l):
@@ -212,12 +212,18 @@ class History:
         # 1. identical: the previous identical-1 entries all match
         k = thr[T_IDENTICAL]
         if k and n >= k - 1:
-            hit = True
+            ch = self.ch
+            cl = self.cl
+            c_h = self.c_h
+            c_l = self.c_l
+            s = self.head
             for back in range(k - 1):
-                if not self._matches(self.slot(back)):
-                    hit = False
+                s -= 1
+                if s < 0:
+                    s += self.size
+                if ch[s] != c_h or cl[s] != c_l or not self._matches(s):
                     break
-            if hit:
+            else:
                 return codes.IDENTICAL
         # 2. repeat: repeat-1 executed matches among the previous window-1 entries, counted
         #    from the latest new entry among them on (that entry included)
