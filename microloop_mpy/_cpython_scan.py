@@ -85,7 +85,10 @@ class FastScanner(Scanner):
         self.raw = b""  # the raw call of the last fast-path scan
 
     def scan(self, buf, start, end):
-        raw = bytes(buf[start:end])
+        if start == 0 and end == len(buf) and type(buf) is bytes:
+            raw = buf
+        else:
+            raw = bytes(buf[start:end])
         hit = self._cache.get(raw)
         if hit is None:
             try:
@@ -101,11 +104,7 @@ class FastScanner(Scanner):
             self._cache[raw] = hit
         (self.call_h, self.call_l, self.tool_h, self.tool_l, self.tool_n,
          self.tool_name, self.args_tree) = hit
-        self.raw = raw
-        self.tool_s = -1  # no raw span: the decoded name is in tool_name
-        self.tool_e = -1
-        self.args_s = -1
-        self.args_e = -1
+        self.raw = raw  # tool_s/args_s are stale now: with tool_name set, nothing reads them
         return 0
 
     def tool_is(self, buf, name):

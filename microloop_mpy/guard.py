@@ -97,7 +97,7 @@ class Guard:
                 if v:
                     self._rule = rules.rule
                     return v
-            tool = self._tool_index(buf)
+            tool = self._tool_index(buf) if self._tools else -1
             h = self._history
             h.prepare(sc.call_h, sc.call_l)
             th = sc.tool_h ^ 0xFFFF
