@@ -216,12 +216,15 @@ class History:
             cl = self.cl
             c_h = self.c_h
             c_l = self.c_l
+            c_o = self.c_fl & _OUTCOME_BITS
             s = self.head
             for back in range(k - 1):
                 s -= 1
                 if s < 0:
                     s += self.size
-                if ch[s] != c_h or cl[s] != c_l or not self._matches(s):
+                if ch[s] != c_h or cl[s] != c_l or fl[s] & _OUTCOME_BITS != c_o:
+                    break
+                if c_o and (self.oh[s] != self.c_oh or self.ol[s] != self.c_ol):
                     break
             else:
                 return codes.IDENTICAL
