@@ -75,9 +75,3 @@ class CrcState:
         self.hi = st[0]
         self.lo = st[1]
 
-
-def crc32_hex(data):
-    """Finished CRC32 of bytes as 8 hex digits (allocates: diagnostics and tests)."""
-    s = CrcState()
-    s.span(data, 0, len(data))
-    return "%04x%04x" % (s.hi ^ 0xFFFF, s.lo ^ 0xFFFF)

@@ -616,8 +616,6 @@ class Scanner:
             return codes.TRUNCATED
         if buf[i] != 0x7B:
             return codes.MALFORMED
-        if self.max_depth < 1:
-            return codes.TOO_DEEP
         i = skip_ws(buf, i + 1, end)
         have_tool = 0
         self.args_s = -1
