@@ -50,3 +50,38 @@ def test_errors_chain_survives_a_restart(tmp_path):
     assert g.check(call) == ERROR_LOOP
     g = Guard({**policy, "state_path": str(tmp_path / "fresh.state")})
     assert g.check(call) == ALLOW  # without the saved history there is no storm yet
+
+
+def test_repeat_chain_survives_a_restart(tmp_path):
+    # the repeat detector walks the call's own entries through links; a restored history
+    # must rebuild them (identical and cycle are off to isolate repeat)
+    from microloop_mpy import REPEAT, ALLOW, Guard
+
+    policy = {"state_path": str(tmp_path / "g.state"), "rules": [{"tool": "*", "count": 10}],
+              "loops": {"identical": 0, "cycle_repeats": 0}}
+    call = b'{"tool": "pytest", "args": {"path": "tests/test_io.py"}}'
+    g = Guard(policy)
+    for _ in range(3):
+        assert g.check(call) == ALLOW
+        g.outcome(True, b"1 failed, 4 passed")
+    g = Guard(policy)  # the save before the 3rd run held the first two
+    assert g.check(call) == ALLOW
+    g.outcome(True, b"1 failed, 4 passed")
+    assert g.check(call) == REPEAT
+
+
+def test_repeat_counts_only_since_the_latest_new_entry():
+    from microloop_mpy import REPEAT, ALLOW, Guard
+
+    g = Guard({"loops": {"identical": 0, "cycle_repeats": 0, "stale": 0}})
+    run = b'{"tool": "pytest", "args": {}}'
+    for i in range(3):
+        assert g.check(run) == ALLOW
+        g.outcome(True, b"1 failed")
+    edit = b'{"tool": "edit", "args": {"text": "fix"}}'
+    assert g.check(edit) == ALLOW  # new: the count restarts here
+    g.outcome(True, b"ok")
+    for i in range(3):
+        assert g.check(run) == ALLOW
+        g.outcome(True, b"1 failed")
+    assert g.check(run) == REPEAT

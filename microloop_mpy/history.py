@@ -40,6 +40,10 @@ class History:
         # detector walks executions only, however many blocked entries lie between them
         self.pe = zeros("i", size, -1)
         self.last_exec = -1
+        # entry number of the previous entry of the same call (-1: none), and of the latest new
+        # entry, so the repeat detector walks only the call's own entries in the window
+        self.ps = zeros("i", size, -1)
+        self.last_new = -1
         # index: call identity -> slot of its latest entry, open addressing with linear
         # probing over the ring's own identities (keeps prepare() flat in `history`)
         tsize = 8
@@ -57,12 +61,14 @@ class History:
         self.c_oh = 0
         self.c_ol = 0
         self.c_pos = 0  # index position found by prepare()
+        self.c_prev = -1  # entry number of the call's latest entry (-1: the call is new)
 
     def clear(self):
         """Forget every entry; entry numbers keep growing. Does not allocate."""
         self.head = 0
         self.n = 0
         self.last_exec = -1
+        self.last_new = -1
         ix = self.ix
         for k in range(self.mask + 1):
             ix[k] = -1
@@ -142,14 +148,27 @@ class History:
             s = self.head
             self.ch[s], self.cl[s], self.th[s], self.tl[s], self.oh[s], self.ol[s] = e[:6]
             self.fl[s] = e[6] & 31
+            number = (first + self.n) & _ID_MASK
+            # restored entries fill slots 0, 1, ... in order: slot k holds entry first + k
+            prev = self.latest(self.ch[s], self.cl[s])  # before this entry joins the index
+            self.ps[s] = (first + prev) & _ID_MASK if prev >= 0 else -1
             self._index_set(s)
             self.pe[s] = self.last_exec
             if e[6] & F_EXECUTED:
-                self.last_exec = (first + self.n) & _ID_MASK
+                self.last_exec = number
+            if e[6] & F_NEW:
+                self.last_new = number
             s += 1
             self.head = 0 if s == self.size else s
             self.n += 1
         self.seq = seq & _ID_MASK
+
+    def _entry_of(self, s):
+        # entry number held in slot s
+        back = self.head - 1 - s
+        if back < 0:
+            back += self.size
+        return (self.seq - 1 - back) & _ID_MASK
 
     def slot(self, back):
         """Slot of the entry `back` steps before the newest (0 = newest). Does not allocate."""
@@ -193,11 +212,13 @@ class History:
         self.c_fl = F_NEW
         self.c_oh = 0
         self.c_ol = 0
+        self.c_prev = -1
         s = self.latest(call_h, call_l)
         if s >= 0:
             self.c_fl = self.fl[s] & _OUTCOME_BITS
             self.c_oh = self.oh[s]
             self.c_ol = self.ol[s]
+            self.c_prev = self._entry_of(s)
 
     def judge(self, thr, th, tl):
         """Run the loop detectors for the prepared candidate with thresholds `thr` (a tuple in
@@ -232,17 +253,23 @@ class History:
         #    from the latest new entry among them on (that entry included)
         k = thr[T_REPEAT]
         if k:
+            limit = self.window - 1  # entries back from the newest that count
+            if limit > n:
+                limit = n
+            if self.last_new >= 0:
+                d = (self.seq - 1 - self.last_new) & _ID_MASK
+                if d < limit:
+                    limit = d + 1  # the latest new entry, included, ends the count
             count = 0
-            last = self.window - 1
-            if last > n:
-                last = n
-            for back in range(last):
-                s = self.slot(back)
-                f = fl[s]
-                if f & F_EXECUTED and self._matches(s):
-                    count += 1
-                if f & F_NEW:
+            e = self.c_prev  # only the call's own entries can match: walk their chain
+            while e >= 0:
+                d = (self.seq - 1 - e) & _ID_MASK
+                if d >= limit:
                     break
+                s = self.slot(d)
+                if fl[s] & F_EXECUTED and self._matches(s):
+                    count += 1
+                e = self.ps[s]
             if count >= k - 1:
                 return codes.REPEAT
         # 3. cycle: the last p*repeats entries (candidate included) repeat one sequence of p
@@ -330,6 +357,7 @@ class History:
         self.ol[s] = self.c_ol
         self.fl[s] = self.c_fl | (F_EXECUTED if executed else 0)
         self.pe[s] = self.last_exec
+        self.ps[s] = self.c_prev
         if shifted:
             self._index_set(s)
         else:
@@ -342,6 +370,8 @@ class History:
         self.seq = (entry + 1) & _ID_MASK
         if executed:
             self.last_exec = entry
+        if self.c_fl & F_NEW:
+            self.last_new = entry
         return entry
 
     def report(self, entry, failed, oh, ol):
