@@ -163,13 +163,6 @@ class History:
             self.n += 1
         self.seq = seq & _ID_MASK
 
-    def _entry_of(self, s):
-        # entry number held in slot s
-        back = self.head - 1 - s
-        if back < 0:
-            back += self.size
-        return (self.seq - 1 - back) & _ID_MASK
-
     def slot(self, back):
         """Slot of the entry `back` steps before the newest (0 = newest). Does not allocate."""
         s = self.head - 1 - back
@@ -218,7 +211,10 @@ class History:
             self.c_fl = self.fl[s] & _OUTCOME_BITS
             self.c_oh = self.oh[s]
             self.c_ol = self.ol[s]
-            self.c_prev = self._entry_of(s)
+            back = self.head - 1 - s  # the entry number held in slot s
+            if back < 0:
+                back += self.size
+            self.c_prev = (self.seq - 1 - back) & _ID_MASK
 
     def judge(self, thr, th, tl):
         """Run the loop detectors for the prepared candidate with thresholds `thr` (a tuple in
@@ -348,7 +344,11 @@ class History:
     def add(self, executed, th, tl):
         """Append the candidate as an entry; returns its number. Does not allocate."""
         s = self.head
-        shifted = self.n == self.size and self._index_drop(s)
+        # the entry evicted from slot s leaves the index, unless it is of the candidate's own
+        # call: then the index position found by prepare() simply moves on to slot s
+        shifted = False
+        if self.n == self.size and (self.ch[s] != self.c_h or self.cl[s] != self.c_l):
+            shifted = self._index_drop(s)
         self.ch[s] = self.c_h
         self.cl[s] = self.c_l
         self.th[s] = th
