@@ -147,8 +147,50 @@ def run_rules():
     FAILS[1] += g.internal_errors
 
 
+def run_long_stream(steps=4000):
+    """A long mixed stream on a small ring (history 16): thousands of wraps of the ring, the
+    index's deletions, the detector chains, late reports by entry, per-tool settings, resets.
+    A linear congruential generator keeps it identical on every runtime."""
+    policy = {"history": 16, "loops": {"window": 8, "stale": 6, "retries": 0},
+              "tools": {"poll": {"exempt": True}, "fetch": {"loops": {"retries": 5}}}}
+    g = Guard(policy)
+    lg = Locked(g)
+    tools = (b"read", b"fetch", b"poll", b"edit", b"pytest")
+    calls = []
+    for i in range(40):
+        calls.append(b'{"tool": "%s", "args": {"k": %d, "p": "/d/%d"}}'
+                     % (tools[i % 5], i % 7, i % 3))
+    results = (b"ok", b"same", b"err: refused", b"1 failed", b"")
+    seed = 12345
+    pending = []
+    digest = 0
+    counts = [0] * 32
+    for i in range(steps):
+        seed = (seed * 1103515245 + 12345) & 0x3FFFFFFF
+        call = calls[(seed >> 8) % (8 if (i // 500) % 2 else 40)]  # phases of 8 and 40 calls
+        v = lg.check(call, 0, len(call))
+        counts[v] += 1
+        digest = (digest * 31 + v + 1) & 0xFFFFFF
+        if v == 0:
+            e = g.last_entry()
+            r = results[(seed >> 4) % (2 if (i // 250) % 2 else 5)]
+            ok = ((seed >> 3) & 7) != 0
+            if (seed >> 2) & 3 == 0:
+                pending.append((e, ok, r))  # reported later, by entry
+            else:
+                lg.outcome(ok, r, 0, len(r), None)
+        if pending and (seed >> 12) & 1:
+            e, ok, r = pending.pop(0)
+            lg.outcome(ok, r, 0, len(r), e)
+        if i % 997 == 996:
+            g.reset()
+    print("LONG", digest, " ".join(str(c) for c in counts[:8]))
+    FAILS[1] += g.internal_errors
+
+
 if __name__ == "__main__":
     for path in sys.argv[1:]:
         replay_file(path)
     run_rules()
+    run_long_stream()
     print("FAILS", FAILS[0], FAILS[1])

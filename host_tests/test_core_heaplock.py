@@ -41,6 +41,14 @@ def test_the_locked_run_covered_blocks_and_rules(outputs):
     assert any('"verdict": 0' in x for x in calls) and any('"verdict": 1,' in x for x in calls)
 
 
+def test_the_long_stream_wrapped_the_ring_and_tripped_detectors(outputs):
+    line = [x for x in outputs["cpython"] if x.startswith("LONG")][0].split()
+    counts = [int(x) for x in line[2:]]
+    assert sum(counts) == 4000
+    assert counts[0] > 500  # allowed calls
+    assert sum(1 for c in counts[1:7] if c) >= 3  # several loop detectors fired
+
+
 def test_heap_lock_catches_an_allocation_on_wasm():
     # the proof means something only if the lock really bites on this port
     out = run_mp("wasm", "import micropython\na = 2**29\nr = 0\nmicropython.heap_lock()\n"
