@@ -6,7 +6,7 @@ import sys
 import json
 from microloop_mpy import Guard
 from microloop_mpy._compat import heap_lock, heap_unlock
-from microloop_mpy.trajectory import Replay, replay_lines, policy_needs_cpython
+from microloop_mpy.trajectory import Replay, policy_needs_cpython
 
 FAILS = [0, 0]  # allocation failures, internal errors
 
