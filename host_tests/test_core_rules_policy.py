@@ -65,3 +65,34 @@ def test_check_policy_command(tmp_path):
     out = subprocess.run([str(exe), "check-policy", str(bad)], capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 2 and "rules[0].count" in out.stderr
+
+
+CLOCK_CODE = """
+from microloop_mpy import Guard, ALLOW, BUDGET_EXHAUSTED
+now = [0]
+base = %d
+g = Guard({"rules": [{"tool": "relay", "count": 2, "per_s": 60}]}, clock=lambda: base + now[0])
+c = b'{"tool": "relay", "args": {"on": true}}'
+out = []
+for t in (0, 1000, 2000, 59999, 60000, 61000, 119999, 120000):
+    now[0] = t
+    out.append(g.check(c, 0, len(c)))
+    g.reset()
+print(" ".join(str(v) for v in out))
+"""
+
+
+@pytest.mark.parametrize("base", [0, (1 << 29) - 1500, (1 << 30) + 7, (1 << 40) + 3])
+@pytest.mark.parametrize("runtime", ["cpython", "unix", "wasm"])
+def test_time_budget_is_exact_for_any_clock_value(runtime, base):
+    # a board's ticks_ms may exceed 2**30 (64-bit unix port): the rules fold every clock into
+    # 2**29 and compare with ticks_diff semantics, across the fold too
+    from runtimes import run_mp
+
+    out = run_mp(runtime, CLOCK_CODE % base, timeout=60).split()
+    assert out == ["0", "0", "8", "8", "0", "0", "8", "0"], out
+
+
+def test_a_clock_that_does_not_return_an_int_is_refused():
+    with pytest.raises(ValueError, match="clock"):
+        Guard({"rules": [{"tool": "x", "count": 1}]}, clock=lambda: 1.5)

@@ -6,7 +6,7 @@ from .crc import CrcState
 from .history import History
 from .matcher import RawMatcher
 from .policy import compile_policy
-from .rules import Rules, K_COUNT
+from .rules import Rules, K_COUNT, CLOCK_MASK
 from .scan import Scanner, S_CALL_HI, S_CALL_LO
 from . import codes
 from . import state
@@ -85,7 +85,7 @@ class Guard:
             self._last_ok = 1
             rules = self._rules
             if rules is not None:
-                now = self._clock()
+                now = self._clock() & CLOCK_MASK
                 if sc.tool_name is not None:  # CPython fast path: conditions cached by bytes
                     v = self._tree_conditions(rules, sc)
                     if not v:
@@ -202,6 +202,8 @@ class Guard:
 
     # -- rules and budgets -----------------------------------------------------------------
     def _setup_rules(self, p):
+        if type(self._clock()) is not int:
+            raise ValueError("clock must return an int (milliseconds)")
         r = Rules(p.rules, p.default, self._clock)
         r.layout()
         self._rules = r
@@ -218,7 +220,7 @@ class Guard:
             self._res_b[i] = 8 if b > 8 else (b if b > 1 else 1)
             self._since[i] = self._res_b[i]
         if self._state_path:
-            self._load(self._clock())
+            self._load(self._clock() & CLOCK_MASK)
 
     def _tree_conditions(self, rules, sc):
         # CPython only (allocates): a rule's conditions depend on the call's bytes alone, so a

@@ -3,7 +3,7 @@
 # Rules are compiled in Guard(...) into lists of constants; judge() and spend() never allocate on
 # MicroPython (the state file is written only when a budget reservation runs out: see state.py).
 # Matching is on decoded text everywhere: tool names, keys along an arg path, values.
-from ._compat import IS_MICROPYTHON, ticks_diff, array, zeros
+from ._compat import IS_MICROPYTHON, array, zeros, const
 from .scan import key_id
 from . import codes
 
@@ -15,6 +15,17 @@ T_ANY = 0
 T_EXACT = 1
 T_PREFIX = 2
 MAX_PER_S_COUNT = 1000
+MAX_COUNT = 1 << 29  # spends stay small ints on 32-bit boards
+# The rules' clock: milliseconds modulo 2**29 (a board's ticks_ms and a caller's clock are both
+# folded into it), compared with ticks_diff semantics. The longest window (86,400,000 ms) is
+# far inside half the period, so a spend's age is always exact.
+CLOCK_MASK = const(0x1FFFFFFF)
+_CLOCK_HALF = const(0x10000000)
+
+
+def clock_diff(a, b):
+    """a - b on the rules' clock (both already masked). Does not allocate."""
+    return ((a - b + _CLOCK_HALF) & CLOCK_MASK) - _CLOCK_HALF
 _RULE_KEYS = ("action", "tool", "arg", "exact", "prefix", "count", "per_s", "regex", "schema")
 
 
@@ -207,6 +218,8 @@ class Rules:
             count = rule["count"]
             if type(count) is not int or count < 1:
                 raise _err(i, "count", "must be an int >= 1")
+            if count > MAX_COUNT:
+                raise _err(i, "count", "must be <= %d" % MAX_COUNT)
             self.count[i] = count
             if "per_s" in rule:
                 per_s = rule["per_s"]
@@ -240,7 +253,7 @@ class Rules:
         if self.spent[i] < count:
             return True
         oldest = self.times[self.ring_at[i] + self.ring_head[i]]
-        age = ticks_diff(now, oldest)
+        age = clock_diff(now, oldest)
         return age < 0 or age >= self.per_ms[i]  # < 0 only across a clock wrap: long ago
 
     def spend(self, now):
@@ -273,7 +286,7 @@ class Rules:
             slot = self.ring_head[i] - 1 - k
             if slot < 0:
                 slot += count
-            age = ticks_diff(now, self.times[base + slot])
+            age = clock_diff(now, self.times[base + slot])
             if 0 <= age < self.per_ms[i]:
                 held += 1
         return held
