@@ -189,3 +189,12 @@ def main(path, state_dir=None):
     micropython = sys.implementation.name == "micropython"
     return replay_lines(data.split(b"\n"), print, state_dir, micropython)
 
+
+
+if __name__ == "__main__":
+    import sys
+
+    bad = 0
+    for arg in sys.argv[1:]:
+        bad += main(arg)
+    sys.exit(1 if bad else 0)
