@@ -194,9 +194,28 @@ class TreeMatcher:
     def __init__(self, scanner):
         self.sc = scanner
         self.value = None
+        self._text = {}  # a rule's bytes (names, keys, values) -> str, decoded once
+        self._masks = {}  # tool name -> which rules' tool patterns match it
+
+    def _str(self, data):
+        text = self._text.get(data)
+        if text is None:
+            text = self._text[data] = data.decode("utf-8")
+        return text
+
+    def tool_mask(self, rules):
+        # tool names repeat: one mask per name, computed once (per Guard: rules are fixed)
+        tool = self.sc.tool_name
+        mask = self._masks.get(tool)
+        if mask is None:
+            if len(self._masks) >= 256:
+                self._masks.clear()
+            mask = self._masks[tool] = bytes(rules.fill_tool_mask(self, bytearray(rules.n)))
+        return mask
 
     def tool_matches(self, name, prefix):
-        tool = self.sc.tool_name.encode("utf-8")
+        tool = self.sc.tool_name
+        name = self._str(name)
         return tool.startswith(name) if prefix else tool == name
 
     def find(self, path):
@@ -204,7 +223,7 @@ class TreeMatcher:
         for seg in path:
             if type(node) is not _Obj:
                 return False
-            key = seg.decode("utf-8")
+            key = self._str(seg)
             for k, v in node:
                 if k == key:
                     node = v
@@ -217,17 +236,17 @@ class TreeMatcher:
     def value_equals(self, is_str, text):
         value = self.value
         if is_str:
-            return type(value) is str and value.encode("utf-8") == text
+            return type(value) is str and value == self._str(text)
         if type(value) is str:
             return False
         if type(value) is _Num:
-            return value.encode("ascii") == text
+            return value == self._str(text)
         lit = _LITERALS.get(value) if (value is None or type(value) is bool) else None
-        return lit is not None and lit.encode("ascii") == text
+        return lit is not None and lit == self._str(text)
 
     def value_startswith(self, prefix):
         value = self.value
-        return type(value) is str and value.encode("utf-8").startswith(prefix)
+        return type(value) is str and value.startswith(self._str(prefix))
 
     def value_has_dotdot(self):
         value = self.value

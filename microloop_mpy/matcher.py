@@ -19,6 +19,10 @@ class RawMatcher:
         self.buf = buf
         self.end = end
 
+    def tool_mask(self, rules):
+        """Which rules' tool patterns match the call's tool (rules.tmask). Does not allocate."""
+        return rules.fill_tool_mask(self, rules.tmask)
+
     def tool_matches(self, name, prefix):
         sc = self.sc
         return sc.decoded_cmp(self.buf, sc.tool_s, self.end, name, prefix) == 1

@@ -89,6 +89,7 @@ class Rules:
         self.key_l = array("H", bytes(2 * max(self.n, 1)))
         self.hits = zeros("h", max(self.n, 1))  # the count rules the current call matches
         self.nhits = 0
+        self.tmask = bytearray(max(self.n, 1))  # which rules' tool patterns match the call
         self.exhausted = False  # a corrupt state file: every budget spent until cleared
         self.schema_message = None
         slots = 0
@@ -315,9 +316,10 @@ class Rules:
         n = self.n
         decided = False
         self.nhits = 0
+        mask = m.tool_mask(self)  # mask[i]: rule i's tool pattern matches the call's tool
         for i in range(n):
             kind = self.kind[i]
-            if kind > K_ALLOW:
+            if kind > K_ALLOW or not mask[i]:
                 continue
             if self._matches(m, i):
                 if kind == K_BLOCK:
@@ -328,14 +330,14 @@ class Rules:
         if not decided and self.default_block:
             return codes.RULE_BLOCK
         for i in range(n):
-            if self.kind[i] == K_SCHEMA and self._tool_matches(m, i):
+            if self.kind[i] == K_SCHEMA and mask[i]:
                 message = m.schema_error(self.schema[i])
                 if message is not None:
                     self.schema_message = message
                     self.rule = i
                     return codes.SCHEMA_INVALID
         for i in range(n):
-            if self.kind[i] == K_COUNT and self._matches(m, i):
+            if self.kind[i] == K_COUNT and mask[i] and self._matches(m, i):
                 self.hits[self.nhits] = i
                 self.nhits += 1
         return codes.ALLOW
@@ -351,15 +353,19 @@ class Rules:
                 return codes.BUDGET_EXHAUSTED
         return codes.ALLOW
 
-    def _tool_matches(self, m, i):
-        mode = self.tool_mode[i]
-        if mode == T_ANY:
-            return True
-        return m.tool_matches(self.tool[i], mode == T_PREFIX)
+    def fill_tool_mask(self, m, mask):
+        """mask[i] = 1 when rule i's tool pattern matches the call's tool name (the matcher's
+        tool_matches); for matchers without a cache. Does not allocate."""
+        for i in range(self.n):
+            mode = self.tool_mode[i]
+            if mode == T_ANY:
+                mask[i] = 1
+            else:
+                mask[i] = 1 if m.tool_matches(self.tool[i], mode == T_PREFIX) else 0
+        return mask
 
     def _matches(self, m, i):
-        if not self._tool_matches(m, i):
-            return False
+        # rule i's condition on the args (its tool already matched: see tool_mask)
         path = self.path[i]
         if path is None:
             return True
