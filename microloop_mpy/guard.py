@@ -3,7 +3,7 @@
 # never raise: bad input gets a block code, a bad report is ignored.
 from ._compat import USE_CPYTHON_SCAN, array, ticks_ms
 from .crc import CrcState
-from .history import History
+from .history import History, F_NEW, T_RETRIES
 from .matcher import RawMatcher
 from .policy import compile_policy
 from .rules import Rules, K_COUNT, CLOCK_MASK
@@ -102,13 +102,13 @@ class Guard:
             h.prepare(sc.call_h, sc.call_l)
             th = sc.tool_h ^ 0xFFFF
             tl = sc.tool_l ^ 0xFFFF
+            thr = self._loops
             if tool >= 0:
-                if self._tool_exempt[tool]:
-                    v = codes.ALLOW
-                else:
-                    v = h.judge(self._tool_loops[tool], th, tl)
+                thr = self._tool_loops[tool]
+            if (tool >= 0 and self._tool_exempt[tool]) or (h.c_fl & F_NEW and not thr[T_RETRIES]):
+                v = codes.ALLOW  # exempt; or a new call, which only `retries` could stop
             else:
-                v = h.judge(self._loops, th, tl)
+                v = h.judge(thr, th, tl)
             if rules is not None and v == codes.ALLOW:
                 v = self._spend(now)
                 if v:

@@ -74,14 +74,14 @@ class History:
             ix[k] = -1
 
     # -- the index ---------------------------------------------------------------------------
-    def _home(self, h, l):
-        return (l ^ (h << 3) ^ (h >> 7)) & self.mask
+    # An identity (h, l) has its home position at (l ^ (h << 3) ^ (h >> 7)) & mask; the
+    # formula is written out in each probe loop below (a call per probe costs on a device).
 
     def latest(self, h, l):
         """Slot of the latest entry with call identity (h, l), or -1. Does not allocate."""
         ix = self.ix
         mask = self.mask
-        k = (l ^ (h << 3) ^ (h >> 7)) & mask  # _home(), inlined on the hot path
+        k = (l ^ (h << 3) ^ (h >> 7)) & mask  # its home position
         while True:
             s = ix[k]
             if s < 0 or (self.ch[s] == h and self.cl[s] == l):
@@ -91,14 +91,16 @@ class History:
 
     def _index_set(self, s):
         # slot s now holds the latest entry of its call
-        h = self.ch[s]
-        l = self.cl[s]
+        ch = self.ch
+        cl = self.cl
+        h = ch[s]
+        l = cl[s]
         ix = self.ix
         mask = self.mask
-        k = self._home(h, l)
+        k = (l ^ (h << 3) ^ (h >> 7)) & mask  # its home position
         while True:
             t = ix[k]
-            if t < 0 or (self.ch[t] == h and self.cl[t] == l):
+            if t < 0 or (ch[t] == h and cl[t] == l):
                 ix[k] = s
                 return
             k = (k + 1) & mask
@@ -106,18 +108,20 @@ class History:
     def _index_drop(self, s):
         # slot s is about to be overwritten: forget it if the index points to it
         # (backward-shift deletion keeps the table free of tombstones)
-        h = self.ch[s]
-        l = self.cl[s]
+        ch = self.ch
+        cl = self.cl
+        h = ch[s]
+        l = cl[s]
         ix = self.ix
         mask = self.mask
-        j = self._home(h, l)
+        j = (l ^ (h << 3) ^ (h >> 7)) & mask  # its home position
         while True:
             t = ix[j]
             if t < 0:
                 return False
             if t == s:
                 break
-            if self.ch[t] == h and self.cl[t] == l:
+            if ch[t] == h and cl[t] == l:
                 return False  # a newer entry of the same call is the latest
             j = (j + 1) & mask
         while True:
@@ -128,7 +132,8 @@ class History:
                 t = ix[k]
                 if t < 0:
                     return True
-                home = self._home(self.ch[t], self.cl[t])
+                h = ch[t]
+                home = (cl[t] ^ (h << 3) ^ (h >> 7)) & mask  # its home position
                 # the entry at k may move to j unless its home lies cyclically in (j, k]
                 if j <= k:
                     stays = j < home <= k
