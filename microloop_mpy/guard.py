@@ -204,7 +204,7 @@ class Guard:
     def _setup_rules(self, p):
         if type(self._clock()) is not int:
             raise ValueError("clock must return an int (milliseconds)")
-        r = Rules(p.rules, p.default, self._clock)
+        r = Rules(p.rules, p.default)
         r.layout()
         self._rules = r
         self._raw = RawMatcher(self._scanner)

@@ -7,13 +7,13 @@ from ._compat import IS_MICROPYTHON, array, zeros, const
 from .scan import key_id
 from . import codes
 
-K_BLOCK = 0
-K_ALLOW = 1
-K_COUNT = 2
-K_SCHEMA = 3
-T_ANY = 0
-T_EXACT = 1
-T_PREFIX = 2
+K_BLOCK = const(0)  # rule kinds
+K_ALLOW = const(1)
+K_COUNT = const(2)
+K_SCHEMA = const(3)
+T_ANY = const(0)  # tool patterns
+T_EXACT = const(1)
+T_PREFIX = const(2)
 MAX_PER_S_COUNT = 1000
 MAX_COUNT = 1 << 29  # spends stay small ints on 32-bit boards
 # The rules' clock: milliseconds modulo 2**29 (a board's ticks_ms and a caller's clock are both
@@ -26,6 +26,8 @@ _CLOCK_HALF = const(0x10000000)
 def clock_diff(a, b):
     """a - b on the rules' clock (both already masked). Does not allocate."""
     return ((a - b + _CLOCK_HALF) & CLOCK_MASK) - _CLOCK_HALF
+
+
 _RULE_KEYS = ("action", "tool", "arg", "exact", "prefix", "count", "per_s", "regex", "schema")
 
 
@@ -68,10 +70,9 @@ def rule_key(rule):
 class Rules:
     """Compiled rules and the budget state they spend."""
 
-    def __init__(self, rules, default, clock):
+    def __init__(self, rules, default):
         self.n = len(rules)
         self.default_block = default == "block"
-        self.clock = clock
         self.kind = bytearray(self.n)
         self.tool_mode = bytearray(self.n)
         self.tool = []
