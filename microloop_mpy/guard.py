@@ -7,7 +7,7 @@ from .history import History, F_NEW, T_RETRIES
 from .matcher import RawMatcher
 from .policy import compile_policy
 from .rules import Rules, K_COUNT, CLOCK_MASK
-from .scan import Scanner, S_CALL_HI, S_CALL_LO
+from .scan import Scanner, tool_state
 from . import codes
 from . import state
 
@@ -39,12 +39,9 @@ class Guard:
         self._tool_rh = []
         self._tool_rl = []
         for name in p.tool_names:
-            s = CrcState()
-            s.hi = S_CALL_HI
-            s.lo = S_CALL_LO
-            s.span(name, 0, len(name))
-            self._tool_rh.append(s.hi)
-            self._tool_rl.append(s.lo)
+            hi, lo = tool_state(name)
+            self._tool_rh.append(hi)
+            self._tool_rl.append(lo)
         self._loops = p.loops
         self._pending = -1  # entry an outcome() without entry number refers to
         self._last_entry = -1

@@ -90,20 +90,9 @@ class History:
             k = (k + 1) & mask
 
     def _index_set(self, s):
-        # slot s now holds the latest entry of its call
-        ch = self.ch
-        cl = self.cl
-        h = ch[s]
-        l = cl[s]
-        ix = self.ix
-        mask = self.mask
-        k = (l ^ (h << 3) ^ (h >> 7)) & mask  # its home position
-        while True:
-            t = ix[k]
-            if t < 0 or (ch[t] == h and cl[t] == l):
-                ix[k] = s
-                return
-            k = (k + 1) & mask
+        # slot s now holds the latest entry of its call: its key's position, found by probing
+        self.latest(self.ch[s], self.cl[s])
+        self.ix[self.c_pos] = s
 
     def _index_drop(self, s):
         # slot s is about to be overwritten: forget it if the index points to it

@@ -98,33 +98,26 @@ class RawMatcher:
             b = buf[i]
             if b == _QUOTE:
                 return seg == 2 and dots == 2
-            if b == _BSLASH:
+            if b == _BSLASH:  # an escape: its decoded bytes
                 i = sc._escape(buf, i + 1, end)
                 if i < 0:
                     return False
                 k = sc.n
-                for t in range(k):
-                    c = u[t]
-                    if c == 0x2F:
-                        if seg == 2 and dots == 2:
-                            return True
-                        seg = 0
-                        dots = 0
-                    else:
-                        if c == 0x2E and dots == seg:
-                            dots += 1
-                        seg += 1
-                continue
-            if b == 0x2F:
-                if seg == 2 and dots == 2:
-                    return True
-                seg = 0
-                dots = 0
-            else:
-                if b == 0x2E and dots == seg:
-                    dots += 1
-                seg += 1
-            i += 1
+            else:  # a raw byte
+                u[0] = b
+                k = 1
+                i += 1
+            for t in range(k):
+                c = u[t]
+                if c == 0x2F:
+                    if seg == 2 and dots == 2:
+                        return True
+                    seg = 0
+                    dots = 0
+                else:
+                    if c == 0x2E and dots == seg:
+                        dots += 1
+                    seg += 1
         return False
 
     # -- CPython-only conditions (the policy refuses them on MicroPython) --------------------

@@ -27,32 +27,9 @@ _E_ARGS = const(-21)
 _E_TRUNC = const(-22)
 _E_KEYS = const(-23)
 
-def _seed(tag):
-    # CRC register after one tag byte, from the initial register. Used at import only.
-    i = (0xFFFF ^ tag) & 0xFF
-    return (((0xFFFF >> 8) ^ THI[i]), (((0xFFFF >> 8) | (0xFF << 8)) ^ TLO[i]))
-
-
-def _finish(state_hi, state_lo):
-    return (state_hi ^ 0xFFFF, state_lo ^ 0xFFFF)
-
-
-_S_STR = _seed(0x73)  # b"s": string value
-_S_NUM = _seed(0x6E)  # b"n": number or literal, over its raw text
-_S_KEY = _seed(0x6B)  # b"k": object key
-_S_ARR = _seed(0x5B)  # b"[": array
-_S_OBJ = _seed(0x7B)  # b"{": object
-_S_CALL = _seed(0x43)  # b"C": call identity = CRC(b"C" + tool + b"\0" + args hash)
-
-S_STR_HI, S_STR_LO = _S_STR
-S_NUM_HI, S_NUM_LO = _S_NUM
-S_KEY_HI, S_KEY_LO = _S_KEY
-S_ARR_HI, S_ARR_LO = _S_ARR
-S_OBJ_HI, S_OBJ_LO = _S_OBJ
-S_CALL_HI, S_CALL_LO = _S_CALL
-
 
 def _crc_bytes_state(hi, lo, data):
+    # the CRC register (hi, lo) continued over data; for constants and compiling (allocates)
     tlo = TLO
     thi = THI
     for b in data:
@@ -60,6 +37,19 @@ def _crc_bytes_state(hi, lo, data):
         lo = ((lo >> 8) | ((hi & 0xFF) << 8)) ^ tlo[i]
         hi = (hi >> 8) ^ thi[i]
     return hi, lo
+
+
+def _seed(tag):
+    # CRC register after one tag byte, from the initial register
+    return _crc_bytes_state(0xFFFF, 0xFFFF, bytes((tag,)))
+
+
+S_STR_HI, S_STR_LO = _seed(0x73)  # b"s": string value
+S_NUM_HI, S_NUM_LO = _seed(0x6E)  # b"n": number or literal, over its raw text
+S_KEY_HI, S_KEY_LO = _seed(0x6B)  # b"k": object key
+S_ARR_HI, S_ARR_LO = _seed(0x5B)  # b"[": array
+S_OBJ_HI, S_OBJ_LO = _seed(0x7B)  # b"{": object
+S_CALL_HI, S_CALL_LO = _seed(0x43)  # b"C": call identity = CRC(b"C" + tool + b"\0" + args hash)
 
 
 def key_id(name):
@@ -80,7 +70,8 @@ K_TOOL = key_id(b"tool")
 K_ARGS = key_id(b"args")
 K_ID = key_id(b"id")
 # identity of the empty object {}: CRC(b"{" + count(2 bytes) + sum(4 bytes)), all zero
-EMPTY_OBJ = _finish(*_crc_bytes_state(S_OBJ_HI, S_OBJ_LO, b"\x00" * 6))
+_EMPTY_HI, _EMPTY_LO = _crc_bytes_state(S_OBJ_HI, S_OBJ_LO, b"\x00" * 6)
+EMPTY_OBJ = (_EMPTY_HI ^ 0xFFFF, _EMPTY_LO ^ 0xFFFF)
 
 
 class Scanner:
