@@ -65,7 +65,7 @@ def test_build_compiles_for_the_boards_arch(board, tmp_path):
     for m in mpys:
         head = (out / m).read_bytes()[:3]
         assert head[:2] == b"M\x06", m  # mpy v6
-    viper = (out / "lib/microloop_mpy/_viper.mpy").read_bytes()
+    viper = (out / "lib/microloop_mpy/_pass.mpy").read_bytes()
     assert viper[2] >> 2 == MPY_ARCH[boards.load(board).mpy_arch]  # native code for this arch
     assert (out / "main.py").read_text() == (FIRMWARE_DIR / "main.py").read_text()
     assert json.loads((out / "microloop_policy.json").read_text()) == {

@@ -61,16 +61,24 @@ def zeros(typecode, n, fill=0):
 # scanner is the definition and runs everywhere.
 USE_CPYTHON_SCAN = not IS_MICROPYTHON
 
-# The scanner's inner loops: viper where the port compiles it, else the pure twin.
+# The scanner: on ports with viper, the whole call in one native pass (_pass.py); elsewhere
+# (the wasm port, CPython, a firmware whose emitter cannot compile it) the reference scanner
+# (scan.py), whose inner loops are plain Python (_twin.py).
 try:
     if not IS_MICROPYTHON:
         raise ImportError
-    from ._viper import crc_plain, crc_span, skip_ws, fold_member, fold_hash, find_pair
-    from ._viper import obj_members
+    from ._pass import scan_call as PASS_SCAN
 
     HAVE_VIPER = True
-except (ImportError, SyntaxError, ValueError, NotImplementedError):
-    from ._twin import crc_plain, crc_span, skip_ws, fold_member, fold_hash, find_pair
-    from ._twin import obj_members
-
+except (ImportError, SyntaxError, ValueError, NotImplementedError, MemoryError):
+    PASS_SCAN = None
     HAVE_VIPER = False
+
+# The history's hot path (prepare, detectors, append) as one native step (_hist.py), where
+# the port compiles it; elsewhere History's own methods (the definition) run.
+try:
+    if not IS_MICROPYTHON:
+        raise ImportError
+    from ._hist import step as HIST_STEP
+except (ImportError, SyntaxError, ValueError, NotImplementedError, MemoryError):
+    HIST_STEP = None

@@ -4,7 +4,7 @@
 # A CRC *state* is the running register (hi, lo) before the final inversion; a finished CRC is
 # the state xor 0xFFFF on each half. Feeding bytes to a state continues it: crc(a + b) is the
 # state after a, continued over b -- the same as binascii.crc32(b, binascii.crc32(a)).
-from ._compat import array, zeros, const, crc_span
+from ._compat import array, zeros, const, PASS_SCAN
 
 _POLY_HI = const(0xEDB8)
 _POLY_LO = const(0x8320)
@@ -29,6 +29,22 @@ def _build_tables():
 
 
 _build_tables()
+
+
+def _table32():
+    # the same table as 32-bit words, for the single pass (_pass.py)
+    t = array("I", range(256))
+    for n in range(256):
+        t[n] = (THI[n] << 16) | TLO[n]
+    return t
+
+
+T32 = _table32()
+if PASS_SCAN is not None:
+    from ._pass import crc_span16 as _span16
+else:
+    _span16 = None
+    from ._twin import crc_span as _span_twin
 
 # The AES S-box: a fixed nonlinear byte permutation, used to mix member hashes before they are
 # summed (a CRC alone is linear, so a plain sum or xor of CRCs collides on swapped values).
@@ -71,7 +87,10 @@ class CrcState:
         st = self.st
         st[0] = self.hi
         st[1] = self.lo
-        crc_span(buf, start, end, st, TLO, THI)
+        if _span16 is not None:
+            _span16(buf, start, end, st, T32)
+        else:
+            _span_twin(buf, start, end, st, TLO, THI)
         self.hi = st[0]
         self.lo = st[1]
 

@@ -1,21 +1,20 @@
 # microloop_mpy.guard -- the Guard: decides, before each tool call runs, whether it may run.
 # All memory is taken in Guard(...). check() and outcome() never allocate on MicroPython and
 # never raise: bad input gets a block code, a bad report is ignored.
-from ._compat import USE_CPYTHON_SCAN, array, ticks_ms
+# What a policy does not use is not imported (README "RAM"): the reference scanner (scan.py)
+# only where viper is missing or a policy names tools or rules; rules, matcher and state only
+# for a policy with rules; nothing is imported after Guard(...) returns.
+from ._compat import USE_CPYTHON_SCAN, PASS_SCAN, HIST_STEP, array, ticks_ms
 from .crc import CrcState
 from .history import History, F_NEW, T_RETRIES
-from .matcher import RawMatcher
 from .policy import compile_policy
-from .rules import Rules, K_COUNT, CLOCK_MASK
-from .scan import Scanner, tool_state
 from . import codes
-from . import state
 
 if USE_CPYTHON_SCAN:
     from ._cpython_scan import FastScanner as _ScannerImpl, FastCrcState as _CrcImpl
     from ._cpython_scan import TreeMatcher as _TreeMatcher
 else:
-    _ScannerImpl = Scanner
+    _ScannerImpl = None  # the single pass (viper) or the reference scanner, per Guard
     _CrcImpl = CrcState
     _TreeMatcher = None
 
@@ -28,21 +27,42 @@ class Guard:
     def __init__(self, policy=None, clock=None):
         p = compile_policy(policy)  # kept only while building: its lists are not needed after
         self.max_call_bytes = p.max_call_bytes
-        self._scanner = _ScannerImpl(p.max_depth, KEY_SLOTS)
+        self._decoder = None  # a reference scanner for decoded comparisons (tools, rules)
+        if _ScannerImpl is not None:
+            self._scanner = _ScannerImpl(p.max_depth, KEY_SLOTS)
+            self._decoder = self._scanner
+        elif PASS_SCAN is not None:
+            from .fastscan import PassScanner
+
+            self._scanner = PassScanner(p.max_depth, KEY_SLOTS, PASS_SCAN)
+        else:
+            from .scan import Scanner
+
+            self._scanner = Scanner(p.max_depth, KEY_SLOTS)
+            self._decoder = self._scanner
+        if self._decoder is None and (p.tool_names or p.rules or p.default == "block"):
+            from .scan import Scanner
+
+            self._decoder = Scanner(p.max_depth, KEY_SLOTS)
         self._history = History(p.history, p.window, p.cycle_period)
         self._crc = _CrcImpl()
         # per-tool settings: register after b"C" + name, decoded length, name bytes
         self._tools = len(p.tool_names)
         self._tool_names = p.tool_names
         self._tool_exempt = p.tool_exempt
-        self._tool_loops = p.tool_loops
         self._tool_rh = []
         self._tool_rl = []
+        if p.tool_names:
+            from .scan import tool_state
         for name in p.tool_names:
             hi, lo = tool_state(name)
             self._tool_rh.append(hi)
             self._tool_rl.append(lo)
-        self._loops = p.loops
+        # thresholds as int arrays (policy.TOOL_LOOP_KEYS order), read by the native step too
+        self._loops = array("i", p.loops)
+        self._tool_loops = [array("i", t) for t in p.tool_loops]
+        # the native history step; its index is 16-bit (history up to ~21,000 entries)
+        self._step = HIST_STEP if self._history.mask < 32767 else None
         self._pending = -1  # entry an outcome() without entry number refers to
         self._last_entry = -1
         self._last_ok = 0  # the last check was well-formed (its identity is known)
@@ -82,12 +102,17 @@ class Guard:
             self._last_ok = 1
             rules = self._rules
             if rules is not None:
-                now = self._clock() & CLOCK_MASK
+                now = self._clock() & self._clock_mask
                 if sc.tool_name is not None:  # CPython fast path: conditions cached by bytes
                     v = self._tree_conditions(rules, sc)
                     if not v:
                         v = rules.budgets(now)
                 else:
+                    d = self._decoder
+                    if d is not sc:  # the matcher walks the call with the reference scanner
+                        d.tool_s = sc.tool_s
+                        d.args_s = sc.args_s
+                        d.args_e = sc.args_e
                     m = self._raw
                     m.bind(buf, end)
                     v = rules.judge(m, now)
@@ -96,9 +121,40 @@ class Guard:
                     return v
             tool = self._tool_index(buf) if self._tools else -1
             h = self._history
-            h.prepare(sc.call_h, sc.call_l)
             th = sc.tool_h ^ 0xFFFF
             tl = sc.tool_l ^ 0xFFFF
+            step = self._step
+            if step is not None:
+                # native: prepare, detectors and (without rules) the new entry in one call
+                sv = h.sv
+                sv[9] = sc.call_h
+                sv[10] = sc.call_l
+                sv[16] = 3 if rules is None else 1
+                sv[17] = 1 if tool >= 0 and self._tool_exempt[tool] else 0
+                sv[18] = th
+                sv[19] = tl
+                thr = self._loops if tool < 0 else self._tool_loops[tool]
+                v = step(sv, thr, h.ch, h.cl, h.th, h.tl, h.oh, h.ol, h.fl, h.pe, h.ps, h.ix)
+                if rules is None:
+                    entry = sv[22]
+                    v = sv[21]
+                    self._last_entry = entry
+                    if v == codes.ALLOW:
+                        self._pending = entry
+                    return v
+                if v == codes.ALLOW:
+                    v = self._spend(now)
+                    if v:
+                        return v
+                sv[16] = 2
+                sv[20] = 1 if v == codes.ALLOW else 0
+                entry = step(sv, thr, h.ch, h.cl, h.th, h.tl, h.oh, h.ol, h.fl, h.pe, h.ps,
+                             h.ix)
+                self._last_entry = entry
+                if v == codes.ALLOW:
+                    self._pending = entry
+                return v
+            h.prepare(sc.call_h, sc.call_l)
             thr = self._loops
             if tool >= 0:
                 thr = self._tool_loops[tool]
@@ -191,7 +247,8 @@ class Guard:
             self._reserved[i] = 0
             self._since[i] = self._res_b[i]
         if self._state_path:
-            state.write(self._state_path, state.encode(r, self._reserved, self._history))
+            st = self._state
+            st.write(self._state_path, st.encode(r, self._reserved, self._history))
 
     def schema_message(self):
         """The JSON Schema validator's message for the last SCHEMA_INVALID (CPython)."""
@@ -199,12 +256,21 @@ class Guard:
 
     # -- rules and budgets -----------------------------------------------------------------
     def _setup_rules(self, p):
+        from .matcher import RawMatcher
+        from .rules import Rules, K_COUNT, CLOCK_MASK
+
         if type(self._clock()) is not int:
             raise ValueError("clock must return an int (milliseconds)")
+        self._clock_mask = CLOCK_MASK
+        self._k_count = K_COUNT
+        if self._state_path:
+            from . import state
+
+            self._state = state
         r = Rules(p.rules, p.default)
         r.layout()
         self._rules = r
-        self._raw = RawMatcher(self._scanner)
+        self._raw = RawMatcher(self._decoder)
         self._tree = _TreeMatcher(self._scanner) if _TreeMatcher is not None else None
         self._conditions = {}  # CPython: raw call bytes -> rule conditions (see below)
         n = max(r.n, 1)
@@ -240,6 +306,7 @@ class Guard:
 
     def _load(self, boot):
         r = self._rules
+        state = self._state
         data = state.read(self._state_path)
         if data is None:
             return
@@ -251,7 +318,7 @@ class Guard:
             return
         records, entries, seq = got
         for i in range(r.n):
-            if r.kind[i] != K_COUNT:
+            if r.kind[i] != self._k_count:
                 continue
             rec = records.get((r.key_h[i], r.key_l[i]))
             if rec is None or rec[0] != (1 if r.per_ms[i] else 0):
@@ -277,13 +344,13 @@ class Guard:
                     need = True
             if need:
                 for i in range(r.n):
-                    if r.kind[i] == K_COUNT:
+                    if r.kind[i] == self._k_count:
                         held = r.in_window(i, now) if r.per_ms[i] else r.spent[i]
                         self._reserved[i] = held + self._res_b[i]
                         self._since[i] = 0
                 try:
-                    state.write(self._state_path,
-                                state.encode(r, self._reserved, self._history))
+                    st = self._state
+                    st.write(self._state_path, st.encode(r, self._reserved, self._history))
                 except OSError:
                     # cannot persist the reservation: allowing could under-count after a
                     # reboot, so refuse (fail closed)
@@ -298,9 +365,12 @@ class Guard:
     def _tool_index(self, buf):
         # index of the call's tool among the policy's per-tool settings, or -1
         sc = self._scanner
+        d = self._decoder
         for k in range(self._tools):
             if (self._tool_rh[k] == sc.tool_h and self._tool_rl[k] == sc.tool_l
                     and len(self._tool_names[k]) == sc.tool_n
-                    and sc.tool_is(buf, self._tool_names[k])):
+                    and (d is sc and sc.tool_is(buf, self._tool_names[k])
+                         or d is not sc and d.decoded_cmp(buf, sc.tool_s, sc.tool_e + 1,
+                                                          self._tool_names[k], False) == 1)):
                 return k
         return -1

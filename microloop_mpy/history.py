@@ -13,6 +13,26 @@ F_REPORTED = const(16)  # its own report arrived
 _OUTCOME_BITS = const(12)  # F_HAS | F_FAILED
 _ID_MASK = const(0x3FFFFFFF)
 
+# the scalar state lives in one int array (sv), so the native step (_hist.py) reads and writes
+# it with the same layout; these are its indexes (the same numbers as in _hist.py)
+_SIZE = const(0)
+_WINDOW = const(1)
+_CYCLE = const(2)
+_MASK = const(3)
+_HEAD = const(4)  # slot the next entry goes to
+_N = const(5)  # entries held
+_SEQ = const(6)  # number of the next entry
+_LAST_EXEC = const(7)
+_LAST_NEW = const(8)
+_C_H = const(9)  # the candidate: the entry the call being judged would make
+_C_L = const(10)
+_C_FL = const(11)  # F_NEW / F_HAS / F_FAILED of the candidate
+_C_OH = const(12)
+_C_OL = const(13)
+_C_POS = const(14)  # index position found by prepare()
+_C_PREV = const(15)  # entry number of the call's latest entry (-1: the call is new)
+SV_SIZE = const(24)  # [16..23]: the native step's arguments and results (see _hist.py)
+
 # indexes into a threshold tuple (policy.TOOL_LOOP_KEYS order)
 T_IDENTICAL = const(0)
 T_REPEAT = const(1)
@@ -29,6 +49,10 @@ class History:
         self.size = size
         self.window = window
         self.cycle_period = cycle_period
+        self.sv = zeros("i", SV_SIZE)
+        self.sv[_SIZE] = size
+        self.sv[_WINDOW] = window
+        self.sv[_CYCLE] = cycle_period
         self.ch = zeros("H", size)
         self.cl = zeros("H", size)
         self.th = zeros("H", size)
@@ -39,36 +63,50 @@ class History:
         # entry number of the executed entry before each entry (-1: none), so the errors
         # detector walks executions only, however many blocked entries lie between them
         self.pe = zeros("i", size, -1)
-        self.last_exec = -1
+        self.sv[_LAST_EXEC] = -1
         # entry number of the previous entry of the same call (-1: none), and of the latest new
         # entry, so the repeat detector walks only the call's own entries in the window
         self.ps = zeros("i", size, -1)
-        self.last_new = -1
+        self.sv[_LAST_NEW] = -1
         # index: call identity -> slot of its latest entry, open addressing with linear
         # probing over the ring's own identities (keeps prepare() flat in `history`)
         tsize = 8
         while tsize < size + (size >> 1):
             tsize <<= 1
         self.mask = tsize - 1
+        self.sv[_MASK] = tsize - 1
         self.ix = zeros("h" if tsize < 32768 else "i", tsize, -1)
-        self.head = 0  # slot the next entry goes to
-        self.n = 0  # entries held
-        self.seq = 0  # number of the next entry
+        self.sv[_HEAD] = 0  # slot the next entry goes to
+        self.sv[_N] = 0  # entries held
+        self.sv[_SEQ] = 0  # number of the next entry
         # the candidate: the entry the call being judged would make
-        self.c_h = 0
-        self.c_l = 0
-        self.c_fl = 0  # F_NEW / F_HAS / F_FAILED of the candidate
-        self.c_oh = 0
-        self.c_ol = 0
-        self.c_pos = 0  # index position found by prepare()
-        self.c_prev = -1  # entry number of the call's latest entry (-1: the call is new)
+        self.sv[_C_H] = 0
+        self.sv[_C_L] = 0
+        self.sv[_C_FL] = 0  # F_NEW / F_HAS / F_FAILED of the candidate
+        self.sv[_C_OH] = 0
+        self.sv[_C_OL] = 0
+        self.sv[_C_POS] = 0  # index position found by prepare()
+        self.sv[_C_PREV] = -1  # entry number of the call's latest entry (-1: the call is new)
+
+    # read by state.py and the Guard
+    @property
+    def n(self):
+        return self.sv[_N]
+
+    @property
+    def seq(self):
+        return self.sv[_SEQ]
+
+    @property
+    def c_fl(self):
+        return self.sv[_C_FL]
 
     def clear(self):
         """Forget every entry; entry numbers keep growing. Does not allocate."""
-        self.head = 0
-        self.n = 0
-        self.last_exec = -1
-        self.last_new = -1
+        self.sv[_HEAD] = 0
+        self.sv[_N] = 0
+        self.sv[_LAST_EXEC] = -1
+        self.sv[_LAST_NEW] = -1
         ix = self.ix
         for k in range(self.mask + 1):
             ix[k] = -1
@@ -85,14 +123,14 @@ class History:
         while True:
             s = ix[k]
             if s < 0 or (self.ch[s] == h and self.cl[s] == l):
-                self.c_pos = k  # where add() puts the candidate, unless the table shifts
+                self.sv[_C_POS] = k  # where add() puts the candidate, unless the table shifts
                 return s
             k = (k + 1) & mask
 
     def _index_set(self, s):
         # slot s now holds the latest entry of its call: its key's position, found by probing
         self.latest(self.ch[s], self.cl[s])
-        self.ix[self.c_pos] = s
+        self.ix[self.sv[_C_POS]] = s
 
     def _index_drop(self, s):
         # slot s is about to be overwritten: forget it if the index points to it
@@ -139,27 +177,27 @@ class History:
         entries = entries[-self.size:]
         first = (seq - len(entries)) & _ID_MASK  # number of the oldest restored entry
         for e in entries:
-            s = self.head
+            s = self.sv[_HEAD]
             self.ch[s], self.cl[s], self.th[s], self.tl[s], self.oh[s], self.ol[s] = e[:6]
             self.fl[s] = e[6] & 31
-            number = (first + self.n) & _ID_MASK
+            number = (first + self.sv[_N]) & _ID_MASK
             # restored entries fill slots 0, 1, ... in order: slot k holds entry first + k
             prev = self.latest(self.ch[s], self.cl[s])  # before this entry joins the index
             self.ps[s] = (first + prev) & _ID_MASK if prev >= 0 else -1
             self._index_set(s)
-            self.pe[s] = self.last_exec
+            self.pe[s] = self.sv[_LAST_EXEC]
             if e[6] & F_EXECUTED:
-                self.last_exec = number
+                self.sv[_LAST_EXEC] = number
             if e[6] & F_NEW:
-                self.last_new = number
+                self.sv[_LAST_NEW] = number
             s += 1
-            self.head = 0 if s == self.size else s
-            self.n += 1
-        self.seq = seq & _ID_MASK
+            self.sv[_HEAD] = 0 if s == self.size else s
+            self.sv[_N] += 1
+        self.sv[_SEQ] = seq & _ID_MASK
 
     def slot(self, back):
         """Slot of the entry `back` steps before the newest (0 = newest). Does not allocate."""
-        s = self.head - 1 - back
+        s = self.sv[_HEAD] - 1 - back
         if s < 0:
             s += self.size
         return s
@@ -168,8 +206,8 @@ class History:
         """Slot holding entry number `entry`, or -1 if it is no longer (or never was) held."""
         if type(entry) is not int or entry < 0 or entry > _ID_MASK:
             return -1
-        back = (self.seq - 1 - entry) & _ID_MASK
-        if back >= self.n:
+        back = (self.sv[_SEQ] - 1 - entry) & _ID_MASK
+        if back >= self.sv[_N]:
             return -1
         return self.slot(back)
 
@@ -184,39 +222,39 @@ class History:
 
     def _matches(self, s):
         # entry s matches the candidate
-        if self.ch[s] != self.c_h or self.cl[s] != self.c_l:
+        if self.ch[s] != self.sv[_C_H] or self.cl[s] != self.sv[_C_L]:
             return False
         f = self.fl[s] & _OUTCOME_BITS
-        if f != self.c_fl & _OUTCOME_BITS:
+        if f != self.sv[_C_FL] & _OUTCOME_BITS:
             return False
-        return f == 0 or (self.oh[s] == self.c_oh and self.ol[s] == self.c_ol)
+        return f == 0 or (self.oh[s] == self.sv[_C_OH] and self.ol[s] == self.sv[_C_OL])
 
     def prepare(self, call_h, call_l):
         """Make the candidate for a call: its outcome snapshot is that of the call's latest
         entry, and it is new when no entry has its identity. Does not allocate."""
-        self.c_h = call_h
-        self.c_l = call_l
-        self.c_fl = F_NEW
-        self.c_oh = 0
-        self.c_ol = 0
-        self.c_prev = -1
+        self.sv[_C_H] = call_h
+        self.sv[_C_L] = call_l
+        self.sv[_C_FL] = F_NEW
+        self.sv[_C_OH] = 0
+        self.sv[_C_OL] = 0
+        self.sv[_C_PREV] = -1
         s = self.latest(call_h, call_l)
         if s >= 0:
-            self.c_fl = self.fl[s] & _OUTCOME_BITS
-            self.c_oh = self.oh[s]
-            self.c_ol = self.ol[s]
-            back = self.head - 1 - s  # the entry number held in slot s
+            self.sv[_C_FL] = self.fl[s] & _OUTCOME_BITS
+            self.sv[_C_OH] = self.oh[s]
+            self.sv[_C_OL] = self.ol[s]
+            back = self.sv[_HEAD] - 1 - s  # the entry number held in slot s
             if back < 0:
                 back += self.size
-            self.c_prev = (self.seq - 1 - back) & _ID_MASK
+            self.sv[_C_PREV] = (self.sv[_SEQ] - 1 - back) & _ID_MASK
 
     def judge(self, thr, th, tl):
         """Run the loop detectors for the prepared candidate with thresholds `thr` (a tuple in
         policy.TOOL_LOOP_KEYS order) and tool identity (th, tl). Returns ALLOW or the first
         detector's code. Does not allocate."""
-        n = self.n
+        n = self.sv[_N]
         fl = self.fl
-        if self.c_fl & F_NEW:
+        if self.sv[_C_FL] & F_NEW:
             # a new call matches no entry and has no executions yet: of the detectors only
             # `retries` (by tool, whatever the args) can fire
             return self._retries(thr[T_RETRIES], th, tl)
@@ -225,17 +263,17 @@ class History:
         if k and n >= k - 1:
             ch = self.ch
             cl = self.cl
-            c_h = self.c_h
-            c_l = self.c_l
-            c_o = self.c_fl & _OUTCOME_BITS
-            s = self.head
+            c_h = self.sv[_C_H]
+            c_l = self.sv[_C_L]
+            c_o = self.sv[_C_FL] & _OUTCOME_BITS
+            s = self.sv[_HEAD]
             for back in range(k - 1):
                 s -= 1
                 if s < 0:
                     s += self.size
                 if ch[s] != c_h or cl[s] != c_l or fl[s] & _OUTCOME_BITS != c_o:
                     break
-                if c_o and (self.oh[s] != self.c_oh or self.ol[s] != self.c_ol):
+                if c_o and (self.oh[s] != self.sv[_C_OH] or self.ol[s] != self.sv[_C_OL]):
                     break
             else:
                 return codes.IDENTICAL
@@ -246,14 +284,14 @@ class History:
             limit = self.window - 1  # entries back from the newest that count
             if limit > n:
                 limit = n
-            if self.last_new >= 0:
-                d = (self.seq - 1 - self.last_new) & _ID_MASK
+            if self.sv[_LAST_NEW] >= 0:
+                d = (self.sv[_SEQ] - 1 - self.sv[_LAST_NEW]) & _ID_MASK
                 if d < limit:
                     limit = d + 1  # the latest new entry, included, ends the count
             count = 0
-            e = self.c_prev  # only the call's own entries can match: walk their chain
+            e = self.sv[_C_PREV]  # only the call's own entries can match: walk their chain
             while e >= 0:
-                d = (self.seq - 1 - e) & _ID_MASK
+                d = (self.sv[_SEQ] - 1 - e) & _ID_MASK
                 if d >= limit:
                     break
                 s = self.slot(d)
@@ -273,9 +311,9 @@ class History:
         k = thr[T_ERRORS]
         if k:
             count = 0
-            s = self.slot_of(self.last_exec)
+            s = self.slot_of(self.sv[_LAST_EXEC])
             while s >= 0:
-                if self.ch[s] != self.c_h or self.cl[s] != self.c_l:
+                if self.ch[s] != self.sv[_C_H] or self.cl[s] != self.sv[_C_L]:
                     break
                 if fl[s] & (F_REPORTED | F_FAILED) != (F_REPORTED | F_FAILED):
                     break
@@ -285,7 +323,7 @@ class History:
                 s = self.slot_of(self.pe[s])
         # 5. stale: the candidate and the stale-1 entries before it are all not new
         k = thr[T_STALE]
-        if k and not self.c_fl & F_NEW and n >= k - 1:
+        if k and not self.sv[_C_FL] & F_NEW and n >= k - 1:
             hit = True
             for back in range(k - 1):
                 if fl[self.slot(back)] & F_NEW:
@@ -301,8 +339,8 @@ class History:
             fl = self.fl
             count = 1
             last = self.window - 1
-            if last > self.n:
-                last = self.n
+            if last > self.sv[_N]:
+                last = self.sv[_N]
             for back in range(last):
                 s = self.slot(back)
                 if fl[s] & F_EXECUTED and self.th[s] == th and self.tl[s] == tl:
@@ -313,7 +351,7 @@ class History:
 
     def _cycle(self, p, length):
         # position j in the sequence: 0 is the candidate, j >= 1 the entry j-1 steps back
-        if self.n < length - 1:
+        if self.sv[_N] < length - 1:
             return False
         if not self._matches(self.slot(p - 1)):  # the candidate starts the repetition
             return False
@@ -321,7 +359,7 @@ class History:
         varied = False
         for j in range(1, p):
             s = self.slot(j - 1)
-            if self.ch[s] != self.c_h or self.cl[s] != self.c_l:
+            if self.ch[s] != self.sv[_C_H] or self.cl[s] != self.sv[_C_L]:
                 varied = True
                 break
         if not varied:
@@ -337,35 +375,35 @@ class History:
 
     def add(self, executed, th, tl):
         """Append the candidate as an entry; returns its number. Does not allocate."""
-        s = self.head
+        s = self.sv[_HEAD]
         # the entry evicted from slot s leaves the index, unless it is of the candidate's own
         # call: then the index position found by prepare() simply moves on to slot s
         shifted = False
-        if self.n == self.size and (self.ch[s] != self.c_h or self.cl[s] != self.c_l):
+        if self.sv[_N] == self.size and (self.ch[s] != self.sv[_C_H] or self.cl[s] != self.sv[_C_L]):
             shifted = self._index_drop(s)
-        self.ch[s] = self.c_h
-        self.cl[s] = self.c_l
+        self.ch[s] = self.sv[_C_H]
+        self.cl[s] = self.sv[_C_L]
         self.th[s] = th
         self.tl[s] = tl
-        self.oh[s] = self.c_oh
-        self.ol[s] = self.c_ol
-        self.fl[s] = self.c_fl | (F_EXECUTED if executed else 0)
-        self.pe[s] = self.last_exec
-        self.ps[s] = self.c_prev
+        self.oh[s] = self.sv[_C_OH]
+        self.ol[s] = self.sv[_C_OL]
+        self.fl[s] = self.sv[_C_FL] | (F_EXECUTED if executed else 0)
+        self.pe[s] = self.sv[_LAST_EXEC]
+        self.ps[s] = self.sv[_C_PREV]
         if shifted:
             self._index_set(s)
         else:
-            self.ix[self.c_pos] = s
+            self.ix[self.sv[_C_POS]] = s
         s += 1
-        self.head = 0 if s == self.size else s
-        if self.n < self.size:
-            self.n += 1
-        entry = self.seq
-        self.seq = (entry + 1) & _ID_MASK
+        self.sv[_HEAD] = 0 if s == self.size else s
+        if self.sv[_N] < self.size:
+            self.sv[_N] += 1
+        entry = self.sv[_SEQ]
+        self.sv[_SEQ] = (entry + 1) & _ID_MASK
         if executed:
-            self.last_exec = entry
-        if self.c_fl & F_NEW:
-            self.last_new = entry
+            self.sv[_LAST_EXEC] = entry
+        if self.sv[_C_FL] & F_NEW:
+            self.sv[_LAST_NEW] = entry
         return entry
 
     def report(self, entry, failed, oh, ol):

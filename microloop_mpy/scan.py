@@ -4,8 +4,9 @@
 # (the CPython fast path) must give bit-identical results.
 # Never allocates after __init__: no slicing, no strings, no tuples; results go to attributes.
 # Errors are returned as negative codes (-code), never raised.
-from ._compat import zeros, const, crc_plain, crc_span, skip_ws, fold_member, fold_hash, find_pair
-from ._compat import obj_members
+from ._compat import zeros, const
+from ._twin import crc_plain, crc_span, skip_ws, fold_member, fold_hash, find_pair
+from ._twin import obj_members
 from .crc import TLO, THI, SBOX
 from . import codes
 

@@ -1,0 +1,97 @@
+# microloop_mpy.fastscan -- the scanner on ports with viper: one call into _pass.scan_call
+# validates the whole call and computes its identity (README "Hash definition": the same
+# identities and bad-input codes as scan.Scanner, the reference). This module holds its
+# preallocated work arrays and hands the results to the Guard under the reference's names.
+# Never allocates after __init__.
+from array import array
+
+from .crc import T32, SBOX
+
+# seeds: CRC registers after one tag byte (the reference's S_* constants, as 32-bit words)
+_TAGS = (0x73, 0x6E, 0x6B, 0x5B, 0x7B, 0x43)  # s n k [ { C
+STACK = 13  # index of the stack in the work array (see _pass.py)
+LEVEL = 5  # words per container level
+
+
+def _register(data):
+    # the CRC register (unfinished) from the initial one over `data` (allocates: at import)
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc = T32[(crc ^ b) & 0xFF] ^ (crc >> 8)
+    return crc
+
+
+def work_array(max_depth, key_slots):
+    """A fresh work array for scan_call: seeds, key identities, stack and key stack."""
+    w = array("I", range(STACK + LEVEL * (max_depth + 1) + key_slots))
+    for k in range(len(w)):
+        w[k] = 0
+    for k in range(6):
+        w[k] = _register(bytes((_TAGS[k],)))
+    w[6] = _register(b"ktool") ^ 0xFFFFFFFF
+    w[7] = _register(b"kargs") ^ 0xFFFFFFFF
+    w[8] = _register(b"kid") ^ 0xFFFFFFFF
+    w[12] = _register(b"{\x00\x00\x00\x00\x00\x00") ^ 0xFFFFFFFF  # the hash of {}
+    return w
+
+
+def io_array(max_depth, key_slots):
+    """A fresh in/out array for scan_call."""
+    io = array("i", range(15))
+    for k in range(15):
+        io[k] = 0
+    io[0] = max_depth
+    io[1] = key_slots
+    io[2] = STACK + LEVEL * (max_depth + 1)
+    return io
+
+
+class PassScanner:
+    """Validates and hashes one call in a single pass (viper). Results under the names of
+    scan.Scanner: call_h/call_l, tool_h/tool_l (register after b"C" + name), tool_n, tool_s,
+    tool_e, tool_esc, args_s/args_e (-1: no args), args_h/args_l."""
+
+    tool_name = None  # only the CPython fast path sets it
+
+    def __init__(self, max_depth, key_slots, scan_call):
+        self._w = work_array(max_depth, key_slots)
+        self._io = io_array(max_depth, key_slots)
+        self._scan_call = scan_call
+        self.call_h = 0
+        self.call_l = 0
+        self.tool_h = 0
+        self.tool_l = 0
+        self.tool_n = 0
+        self.tool_s = 0
+        self.tool_e = 0
+        self.tool_esc = 0
+        self.args_s = -1
+        self.args_e = -1
+        self.args_h = 0
+        self.args_l = 0
+
+    def scan(self, buf, start, end):
+        """Validate buf[start:end] as one call. Returns 0 or a positive bad-input code.
+        Does not allocate."""
+        io = self._io
+        v = self._scan_call(buf, start, end, T32, self._w, SBOX, io)
+        if v:
+            return v
+        self.call_h = io[3]
+        self.call_l = io[4]
+        self.tool_h = io[5]
+        self.tool_l = io[6]
+        self.tool_n = io[7]
+        self.tool_s = io[8]
+        self.tool_e = io[9]
+        self.tool_esc = io[10]
+        s = io[11]
+        if s:
+            self.args_s = s - 1
+            self.args_e = io[12]
+        else:
+            self.args_s = -1
+            self.args_e = -1
+        self.args_h = io[13]
+        self.args_l = io[14]
+        return 0
