@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import json
-import random
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from microloop_mpy import Guard
+from flow_workload import sized_call, workload
 from microloop_tools import boards, build, link, vboard
 
 HERE = Path(__file__).resolve().parent
@@ -42,24 +42,6 @@ def capped_board(built: Path, tmp: Path, cap: int, busy_ms: list[int],
     # 120-rule guard, not the board's 64 KB preset next to them
     (flash / "microloop_policy.json").write_text('{"max_call_bytes": 16384}')
     return vboard.VirtualBoard.from_board("unix", flash_dir=flash)
-
-
-def workload(seed: int = 13) -> tuple[dict, list[tuple[bytes, bytes]]]:
-    """A policy of about 5.7 KB and (call, result) pairs from 0.3 to 16 KB, all distinct."""
-    rnd = random.Random(seed)
-    policy = {"max_call_bytes": 16384,
-              "rules": [{"tool": f"tool_{i:03d}", "count": 5, "per_s": 60} for i in range(120)]}
-    pairs = []
-    for i, size in enumerate([300, 1500, 4000, 9000, 16000, 700, 6000]):
-        text = "".join(rnd.choice("abcdefghijklmnopqrstuvwxyz0123456789 .,") for _ in range(size))
-        call = json.dumps({"tool": "write_file", "args": {"path": f"/notes/{i}.txt",
-                                                          "text": text}}).encode()
-        call = call[:16384]
-        if not call.endswith(b'"}}'):
-            call = call[:16381 - 3] + b'"}}'
-        result = bytes(rnd.randrange(256) for _ in range(min(size, 8000)))  # binary, 0x01 too
-        pairs.append((call, result))
-    return policy, pairs
 
 
 @dataclass
@@ -153,3 +135,27 @@ def test_the_same_check_fails_with_flow_control_off(built, tmp_path):
     assert s.device["dropped"] > 0 and s.errors
     print(f"\nflow control off: {s.tx_bytes} B written, {s.device['dropped']} dropped, "
           f"{len(s.errors)} requests failed: {s.errors[0][:80]}")
+
+
+def test_frames_on_window_and_grant_boundaries(built, tmp_path):
+    # header + payload of exactly the window, a grant multiple, and one byte either side: an
+    # off-by-one in the credit shows as a stall (timeout) or a byte the ring dropped
+    window = boards.load("unix").serial_window
+    ref = Guard({"max_call_bytes": 4096})
+    totals = [t + d for t in (window, 2 * link.GRANT + window, 5 * link.GRANT) for d in (-1, 0, 1)]
+    with capped_board(built, tmp_path, window, busy_ms=[2, 0, 3]) as vb:
+        with link.DeviceLink.open(vb.port, timeout=2.0, window=window) as L:
+            L.handshake()
+            L.load_policy({"max_call_bytes": 4096})
+            for total in totals:
+                seq, call = sized_call(total)
+                L._seq = seq - 1  # the next request's seq
+                assert L.check(call).verdict == ref.check(call), total
+            L.bye()
+            sent = L.tx_bytes
+        out = vb.flash_dir / "capped_result.json"
+        end = time.monotonic() + 5
+        while not out.exists() and time.monotonic() < end:
+            time.sleep(0.05)
+        d = json.loads(out.read_text())
+    assert d["dropped"] == 0 and d["received"] == sent and d["high"] <= window
