@@ -5,10 +5,11 @@
 # guard *in place*; the answer carries the verdict code, the history entry, the call hash, the
 # time check() took on the device (time.ticks_us / ticks_diff) and the reason text.
 #
-# What it must never do: crash, hang or stop serving because of what arrives on the wire.
-# Garbage, an over-long header line, a frame cut short (inter-byte timeout), a bad CRC, an
-# unknown command, a policy the guard refuses, even an exception raised inside the guard: each
-# gets exactly one error line, then the loop goes on. It leaves the loop only on
+# What it must never do: crash, hang or stop serving because of what arrives on the wire, or
+# lose a byte to a host faster than itself. Garbage, an over-long header line, a frame cut
+# short (inter-byte timeout), a bad CRC, an unknown command, a policy the guard refuses, even an
+# exception raised inside the guard: each gets exactly one error line, then the loop goes on.
+# It leaves the loop only on
 #   - a Ctrl-C byte (0x03) outside a payload: that is how mpremote gets the REPL back
 #     (mpremote sends "\r\x03" then "\r\x01"; payload bytes are never taken as Ctrl-C),
 #   - the BYE command,
@@ -19,7 +20,7 @@
 # given unbuffered binary streams.
 #
 # ---------------------------------------------------------------------------------------
-# Protocol, version 1. ASCII header line, then exactly <len> payload bytes:
+# Protocol, version 2. ASCII header line, then exactly <len> payload bytes:
 #
 #     <seq> <CMD> <len> <crc> [arg ...]\n<payload>
 #
@@ -28,23 +29,46 @@
 #   crc   8 hex digits of the CRC-32 (zlib/binascii) of the payload, or "-" for none
 #   "\r\n" line ends are accepted; empty lines are ignored; a header is at most 96 bytes.
 #
+# Flow control (new in version 2; the idea of MicroPython's raw-paste mode). Some ports keep
+# what arrives in a small ring and drop what does not fit (the ESP32's UART REPL: about 259
+# bytes), so the host never has more than a window of W bytes of a frame in flight:
+#   - a frame (header line + payload) starts with W bytes of credit: the host may write its
+#     first W bytes at once (W >= 128: a header always fits);
+#   - each time the device has consumed another G bytes of the frame (G = 64, counted from the
+#     frame's first header byte) it writes one byte 0x01, which gives the host G more bytes of
+#     credit; the device leaves out the grants the host cannot need (its credit already covers
+#     the frame), so the host must ignore 0x01 bytes it did not wait for;
+#   - grants only ever come before the frame's answer line, and 0x01 never occurs in a line.
+#   W is the host's to choose (boards/<board>.json "serial_window", default 128); it tells the
+#   device in HELLO so the device can leave out the grants it does not need. Until a HELLO says
+#   otherwise the device assumes W = 128, the smallest allowed (extra grants are harmless).
+#   The payload is read by chunks of at most G bytes (readinto into buffers made once), not
+#   byte by byte. A chunk that does not arrive within timeout_ms of the previous one, or that
+#   takes longer than timeout_ms to complete (the host died inside a write), ends the frame
+#   with ERR TIMEOUT. The host's handshake writes G newlines before HELLO: they complete a
+#   chunk a dead host left unfinished, and are ignored as empty lines otherwise.
+#
 # Every request gets exactly one answer line:
 #     <seq> OK <CMD> <fields...>\n        or        <seq> ERR <CODE> <text>\n
 # (seq is "-" when the header was too broken to read one). Commands and OK fields:
-#   HELLO                     proto=1 fw=<version> impl=<name> platform=<p> buf=<bytes>
-#                             max_call_bytes=<n> crc=<0|1> timeout_ms=<n>
+#   HELLO [win]               proto=2 fw=<version> impl=<name> platform=<p> buf=<bytes>
+#                             max_call_bytes=<n> crc=<0|1> timeout_ms=<n> win=<W> grant=<G>
+#                             (win: the host's window; at least 128; the answer echoes it)
 #   POLICY [t_ms [fresh]]  payload=JSON   buf=<bytes> us=<us>   (empty payload: defaults)
 #                             with t_ms the guard's clock is the host's (CLOCK sets it) and
 #                             starts at t_ms; fresh=1 first deletes the policy's state_path file
 #   CLOCK   <t_ms>            (nothing)   sets the host-driven clock (trajectory "t_ms")
-#   CHECK   payload=call      <code> <entry> <rule> <hash8|-> <us> <reason text...>
+#   CHECK   payload=call      <code> <entry> <rule> <hash8|-> <us> <rx_us> <reason text...>
+#                             (us: check() on the device clock; rx_us: from the header's
+#                             first byte to the payload's last, flow control included)
 #   OUTCOME <ok 0|1> <entry|->  payload=result bytes       <us>      ("-": the last check)
 #   RESET                     (nothing)
 #   STATS                     mem_free=<n> mem_alloc=<n> checks=<n> blocked=<n>
 #                             outcomes=<n> errors=<n> uptime_ms=<n> buf=<bytes>
+#                             ticks_us=<time.ticks_us() now> rx_bytes=<payload bytes read>
 #   BYE                       (nothing; the loop then returns to the REPL)
 # Error codes: GARBAGE, LONGLINE, TIMEOUT, CRC, UNKNOWN, ARGS, POLICY, NOMEM, EXC.
-# At start it prints "- OK READY proto=1 fw=<version> policy=<given|default|refused>" (for a
+# At start it prints "- OK READY proto=2 fw=<version> policy=<given|default|refused>" (for a
 # human at a terminal; the host never relies on it: pyserial drops what came before open).
 # The boot policy is microloop_policy.json when present; one the guard refuses is replaced by
 # the default ({"max_call_bytes": 4096}) rather than stopping the board from serving.
@@ -91,7 +115,7 @@ except ImportError:  # CPython: the same 2**30 tick arithmetic as MicroPython
 from microloop_mpy import Guard
 
 VERSION = "0.1.0"
-PROTO = 1
+PROTO = 2
 DEFAULT_MAX_CALL_BYTES = 4096
 DEFAULT_TIMEOUT_MS = 1000
 POLICY_FILE = "microloop_policy.json"
@@ -106,6 +130,13 @@ _EOF = const(-2)
 # _line() results below 0
 _STOP = const(-3)
 _LONGLINE = const(-4)
+# _payload() result below 0: a chunk began but took longer than timeout_ms to complete
+_STALL = const(-5)
+# Flow control: each grant byte (0x01) gives the host G more bytes of credit; the window W (the
+# host's initial credit per frame) is at least 2 * G, so a chunk of up to G bytes is always
+# already granted when the device starts reading it.
+_GRANT = const(64)
+WIN_MIN = 128
 
 # Commands, by index in _CMDS.
 _HELLO = const(0)
@@ -141,10 +172,14 @@ def _no_rule():
 
 class Server:
     """One serial session. All buffers are made here; serving a CHECK allocates only the
-    call hash text (last_hash_hex), the CRC result and one memoryview for the CRC."""
+    call hash text (last_hash_hex), the CRC result and one memoryview for the CRC. Reading a
+    payload allocates nothing (readinto with a length into buffers made here).
+
+    inp/out/poll_obj default to the console; `wait`, a callable (ms) -> bool, replaces polling
+    poll_obj (a test reader that holds bytes of its own passes it)."""
 
     def __init__(self, policy=None, inp=None, out=None, poll_obj=None,
-                 timeout_ms=DEFAULT_TIMEOUT_MS):
+                 timeout_ms=DEFAULT_TIMEOUT_MS, wait=None):
         if inp is None:
             inp = sys.stdin.buffer
         if out is None:
@@ -157,16 +192,29 @@ class Server:
         self.hdr = bytearray(_HDR_MAX)
         self.ob = bytearray(_OUT_MAX)
         self.one = bytearray(1)
+        self.sc = bytearray(_GRANT)  # payload chunks that do not start at buf[0]
+        self.gb = b"\x01\x01\x01\x01"  # grant bytes, written with a length
+        self.win = WIN_MIN  # the host's window (HELLO sets it)
+        self.hlen = 0  # bytes of the current frame's header line, "\n" included
+        self.t_rx = 0  # ticks_us() at the current frame's first byte
+        self.rx_bytes = 0
+        self.rx_us = 0
         self.ts = bytearray(_NTOK)  # token starts in hdr
         self.te = bytearray(_NTOK)  # token ends in hdr
         self.nt = 0
-        self._poll = select.poll()
-        self._poll.register(poll_obj, select.POLLIN)
         # Bound methods made once (habit: never bind in the loop).
         self._readinto = inp.readinto
         self._write = out.write
-        self._ipoll = getattr(self._poll, "ipoll", None)  # MicroPython: allocation-free
-        self._ppoll = self._poll.poll
+        self._ipoll = None
+        self._ppoll = None
+        if wait is None:
+            self._poll = select.poll()
+            self._poll.register(poll_obj, select.POLLIN)
+            self._ipoll = getattr(self._poll, "ipoll", None)  # MicroPython: no result list
+            self._ppoll = self._poll.poll
+            wait = self._pollwait
+        self._wait = wait
+        self._readn = self._readn_mp if _MICROPY else self._readn_cpy
         self.reasons = {}
         self.checks = 0
         self.blocked = 0
@@ -224,15 +272,30 @@ class Server:
         return self.now
 
     # ---- input --------------------------------------------------------------------------
-    def _wait(self, ms):
-        """True when a byte can be read within ms (ms < 0: wait forever). No allocation on
-        MicroPython (ipoll)."""
+    def _pollwait(self, ms):
+        """True when a byte can be read within ms (ms < 0: wait forever)."""
         ipoll = self._ipoll
         if ipoll is not None:
             for _ in ipoll(ms):
                 return True
             return False
         return bool(self._ppoll(None if ms < 0 else ms))
+
+    def _readn_mp(self, b, k):
+        """Reads exactly k bytes into b[0:k] (MicroPython streams take a length and block
+        until they have it); returns fewer only at the end of the input."""
+        return self._readinto(b, k)
+
+    def _readn_cpy(self, b, k):
+        """CPython: readinto has no length argument and may return short: loop."""
+        mv = memoryview(b)
+        got = 0
+        while got < k:
+            r = self._readinto(mv[got:k])
+            if not r:
+                break
+            got += r
+        return got
 
     def _getc(self, ms):
         """One byte (0..255), _TIMEOUT or _EOF. Reads exactly one byte: never reads ahead."""
@@ -247,12 +310,14 @@ class Server:
 
     def _line(self):
         """Reads one header line into hdr; returns its length (> 0) or _STOP, _EOF,
-        _TIMEOUT (a partial line, then silence) or _LONGLINE. Does not allocate."""
+        _TIMEOUT (a partial line, then silence) or _LONGLINE. Sets hlen (bytes the line took
+        on the wire, from its first byte to "\n") and t_rx. Does not allocate."""
         hdr = self.hdr
         n = 0
+        w = 0  # bytes of this line on the wire
         over = False
         while True:
-            c = self._getc(-1 if (n == 0 and not over) else self.timeout_ms)
+            c = self._getc(-1 if (w == 0 and not over) else self.timeout_ms)
             if c < 0:
                 if c == _TIMEOUT and over:
                     return _LONGLINE
@@ -265,34 +330,102 @@ class Server:
                 if n and hdr[n - 1] == 13:
                     n -= 1
                 if n:
+                    self.hlen = w + 1
                     return n
+                w = 0
                 continue  # empty line
             if over:
                 continue
             if n == 0 and c <= 32:
+                w = 0
                 continue  # blanks or control bytes before a header ("\r", mpremote's "\x02")
+            if w == 0:
+                self.t_rx = ticks_us()
+            w += 1
             if n >= _HDR_MAX:
                 over = True
                 continue
             hdr[n] = c
             n += 1
 
+    def _grant(self, g):
+        """Writes g grant bytes (0x01), each giving the host _GRANT more bytes of credit."""
+        while g > 0:
+            k = 4 if g > 4 else g
+            if _MICROPY:
+                self._write(self.gb, k)
+            else:
+                self._write(self.gb[:k])
+                flush = getattr(self.out, "flush", None)
+                if flush is not None:
+                    flush()
+            g -= k
+
     def _payload(self, n):
-        """Reads exactly n payload bytes; the first bufsize go to buf, the rest are dropped.
-        Returns n, _TIMEOUT or _EOF. Does not allocate."""
-        buf = self.buf
+        """Reads exactly n payload bytes by chunks of at most _GRANT bytes, granting the host
+        credit back as it consumes them; the first bufsize bytes go to buf, the rest are
+        dropped. The first chunk takes the odd size (n % _GRANT) and goes straight into
+        buf[0:k]; every later chunk is _GRANT bytes read into sc and copied with a slice
+        store. Returns n, _TIMEOUT, _STALL or _EOF. Does not allocate."""
         size = self.bufsize
-        getc = self._getc
+        win = self.win
         ms = self.timeout_ms
+        wait = self._wait
+        readn = self._readn
+        c = self.hlen  # bytes of this frame consumed
+        end = c + n
+        a = win  # the host's credit as the device counts it
         i = 0
-        while i < n:
-            c = getc(ms)
-            if c < 0:
-                return c
-            if i < size:
-                buf[i] = c
+        k = n % _GRANT
+        if k == 0:
+            k = _GRANT
+        while True:
+            # Credit back every _GRANT bytes consumed, unless the host's credit already
+            # covers the whole frame. Since win >= 2 * _GRANT, the next chunk (<= _GRANT
+            # bytes) is always within the credit (a >= c + _GRANT or a >= end).
+            g = 0
+            while a < end and c >= a - win + _GRANT:
+                a += _GRANT
+                g += 1
+            if g:
+                self._grant(g)
+            if i >= n:
+                self.rx_bytes += n
+                return n
+            if not wait(ms):
+                return _TIMEOUT
+            t0 = ticks_ms()
+            try:
+                if i == 0 and k <= size:
+                    r = readn(self.buf, k)
+                else:
+                    r = readn(self.sc, k)
+                    if r == k and i < size:
+                        if i + k <= size:
+                            self.mv[i:i + k] = self.sc  # k == _GRANT here: same lengths
+                        else:
+                            self._copy_tail(i, k)
+            except OSError:
+                return _EOF
+            if r != k:
+                return _EOF
+            if ticks_diff(ticks_ms(), t0) > ms:
+                return _STALL  # the chunk began, then the host fell silent inside it
+            i += k
+            c += k
+            k = _GRANT
+
+    def _copy_tail(self, i, k):
+        """The chunk that straddles the end of buf (a payload longer than the buffer):
+        copies the part that fits, byte by byte (rare; no allocation)."""
+        buf = self.buf
+        sc = self.sc
+        j = 0
+        size = self.bufsize
+        while i < size and j < k:
+            buf[i] = sc[j]
             i += 1
-        return n
+            j += 1
 
     # ---- header parsing (no allocation) -----------------------------------------------------
     def _split(self, n):
@@ -456,6 +589,15 @@ class Server:
 
     # ---- commands ---------------------------------------------------------------------------
     def _hello(self):
+        if self.nt > 5:
+            self._err(True, b"ARGS", b"HELLO takes at most <win>")
+            return
+        if self.nt == 5:
+            w = self._num(4)
+            if w < WIN_MIN:
+                self._err(True, b"ARGS", b"HELLO win must be a decimal integer >= 128")
+                return
+            self.win = w
         p = self._head(True, True)
         p = self._put(p, b"HELLO proto=")
         p = self._putint(p, PROTO)
@@ -469,6 +611,8 @@ class Server:
         p = self._kv(p, b" max_call_bytes=", self.bufsize - 1)
         p = self._kv(p, b" crc=", 0 if _crc32 is None else 1)
         p = self._kv(p, b" timeout_ms=", self.timeout_ms)
+        p = self._kv(p, b" win=", self.win)
+        p = self._kv(p, b" grant=", _GRANT)
         self._send(p)
 
     def _load_policy(self, n):
@@ -559,6 +703,8 @@ class Server:
         p = self._put(p, b" ")
         p = self._putint(p, us)
         p = self._put(p, b" ")
+        p = self._putint(p, self.rx_us)
+        p = self._put(p, b" ")
         p = self._put(p, r)
         self._send(p)
 
@@ -605,6 +751,8 @@ class Server:
         p = self._kv(p, b" errors=", self.errors)
         p = self._kv(p, b" uptime_ms=", ticks_diff(ticks_ms(), self.t_start))
         p = self._kv(p, b" buf=", self.bufsize)
+        p = self._kv(p, b" ticks_us=", ticks_us())
+        p = self._kv(p, b" rx_bytes=", self.rx_bytes)
         self._send(p)
 
     def _simple(self, word):
@@ -639,8 +787,12 @@ class Server:
             if r < 0:
                 if r == _EOF:
                     return False
-                self._err(True, b"TIMEOUT", b"payload cut short, then silence")
+                if r == _STALL:
+                    self._err(True, b"TIMEOUT", b"payload stalled inside a chunk, frame dropped")
+                else:
+                    self._err(True, b"TIMEOUT", b"payload cut short, then silence")
                 return True
+        self.rx_us = ticks_diff(ticks_us(), self.t_rx)
         if cmd < 0:
             self._err(True, b"UNKNOWN", b"unknown command")
             return True

@@ -1,7 +1,8 @@
 # microloop_tools.boards -- a board's facts, read from boards/<name>.json (one file per board):
 # chip, serial defaults, USB IDs for auto-detect, mpy-cross arch, flash method and layout,
-# max_call_bytes preset, heap size of the virtual board. Nothing about a board is hard-coded
-# elsewhere in the harness.
+# max_call_bytes preset, heap size of the virtual board, serial window (the most bytes of a
+# frame the host may have in flight: it must fit the board's console input ring). Nothing
+# about a board is hard-coded elsewhere in the harness.
 from __future__ import annotations
 
 import json
@@ -34,6 +35,7 @@ class Board:
     max_call_bytes: int
     heapsize: str | None = None
     firmware_download: str | None = None
+    serial_window: int = 128
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -54,6 +56,9 @@ def load(name: str, boards_dir: Path = BOARDS_DIR) -> Board:
     if not path.exists():
         raise ValueError(f"unknown board {name!r}: known boards are {', '.join(names())}")
     d = json.loads(path.read_text())
+    win = d.get("serial_window", 128)
+    if not isinstance(win, int) or win < 128:
+        raise ValueError(f"{path}: serial_window must be an integer >= 128 (got {win!r})")
     usb = tuple(UsbId(int(u["vid"], 16), int(u["pid"], 16), u.get("name", ""))
                 for u in d.get("usb", []))
     return Board(
@@ -70,6 +75,7 @@ def load(name: str, boards_dir: Path = BOARDS_DIR) -> Board:
         max_call_bytes=int(d["max_call_bytes"]),
         heapsize=d.get("heapsize"),
         firmware_download=d.get("firmware_download"),
+        serial_window=win,
         raw=d,
     )
 

@@ -191,7 +191,8 @@ def cmd_replay(args) -> int:
             else:
                 port = boards.detect_port(board)
         try:
-            link = DeviceLink.open(port, board.baud, board.dtr, board.rts, timeout=args.timeout)
+            link = DeviceLink.open(port, board.baud, board.dtr, board.rts, timeout=args.timeout,
+                                   window=board.serial_window)
             link.handshake(timeout=max(10.0, args.timeout))
         except DeviceTimeout as e:
             print(f"microloop replay: {e}", file=sys.stderr)

@@ -1,0 +1,161 @@
+# Harness, flow control (issue 13, section 4): the serial protocol never loses a byte to a host
+# faster than the device. On the virtual board the server runs behind a console whose input is
+# capped like the ESP32's UART REPL (host_tests/mp_capped_serve.py: a ring that drops what does
+# not fit, filled only while the device is not busy elsewhere); the host writes as fast as the
+# protocol lets it. Over several KB of policy, large calls and large outcomes every byte the
+# host wrote must reach the device, every CRC must hold and every verdict must equal CPython's.
+# The same session with flow control switched off on the host (each frame written at once)
+# must fail that check: that is what proves the check can fail.
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from microloop_mpy import Guard
+from flow_workload import sized_call, workload
+from microloop_tools import boards, build, link, vboard
+
+HERE = Path(__file__).resolve().parent
+ESP32_RING = 259  # bytes the ESP32's UART REPL ring holds (260-byte array), measured in issue 13
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    return build.build("unix", tmp_path_factory.mktemp("build")).out_dir
+
+
+def capped_board(built: Path, tmp: Path, cap: int, busy_ms: list[int],
+                 timeout_ms: int = 400) -> vboard.VirtualBoard:
+    """A virtual board whose main.py serves behind a CappedConsole of `cap` bytes."""
+    flash = tmp / "flash"
+    shutil.copytree(built, flash)
+    shutil.copy(HERE / "mp_capped_serve.py", flash / "mp_capped_serve.py")
+    (flash / "capped.json").write_text(json.dumps(
+        {"cap": cap, "busy_ms": busy_ms, "timeout_ms": timeout_ms}))
+    (flash / "main.py").write_text("import mp_capped_serve\nmp_capped_serve.run()\n")
+    # the workload's buffer size from the start: the 256 KB heap holds one 16 KB buffer and a
+    # 120-rule guard, not the board's 64 KB preset next to them
+    (flash / "microloop_policy.json").write_text('{"max_call_bytes": 16384}')
+    return vboard.VirtualBoard.from_board("unix", flash_dir=flash)
+
+
+@dataclass
+class Session:
+    window: int
+    cap: int
+    tx_bytes: int = 0  # what the host wrote
+    payload_bytes: int = 0  # payload bytes in the frames that were answered OK
+    device: dict = field(default_factory=dict)  # capped_result.json
+    errors: list[str] = field(default_factory=list)
+    mismatches: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def run_session(vb: vboard.VirtualBoard, window: int, flow: bool, max_errors: int = 1) -> Session:
+    """The workload over a capped console; errors are recorded, not raised (the link is
+    re-synchronised by a handshake after each), up to max_errors."""
+    policy, pairs = workload()
+    ref = Guard(policy)
+    s = Session(window=window, cap=0)
+    with link.DeviceLink.open(vb.port, timeout=2.0, window=window) as L:
+        L.flow = flow
+        L.handshake()
+        t0 = time.perf_counter()
+
+        def attempt(fn, *a) -> object:
+            try:
+                return fn(*a)
+            except link.LinkError as e:  # DeviceTimeout included
+                s.errors.append(str(e))
+                L.handshake()
+                return None
+
+        if attempt(L.load_policy, policy) is not None:
+            s.payload_bytes += len(json.dumps(policy))
+        for call, result in pairs:
+            if len(s.errors) >= max_errors:
+                break
+            a = attempt(L.check, call)
+            if a is None:
+                continue
+            s.payload_bytes += len(call)
+            want = ref.check(call)
+            if (a.verdict, a.hash) != (want, ref.last_hash_hex() or "-"):
+                s.mismatches.append(f"{len(call)}-byte call: device {a.verdict} {a.hash}, "
+                                    f"CPython {want} {ref.last_hash_hex()}")
+            if attempt(L.outcome, True, result) is not None:
+                s.payload_bytes += len(result)
+                ref.outcome(True, result, 0, len(result), None)
+        s.seconds = time.perf_counter() - t0
+        L.bye()
+        s.tx_bytes = L.tx_bytes
+    out = vb.flash_dir / "capped_result.json"
+    end = time.monotonic() + 5
+    while not out.exists() and time.monotonic() < end:
+        time.sleep(0.05)
+    s.device = json.loads(out.read_text())
+    s.cap = s.device["cap"]
+    return s
+
+
+def assert_lossless(s: Session) -> None:
+    d = s.device
+    assert not s.errors, f"requests failed: {s.errors}"
+    assert d["dropped"] == 0, f"{d['dropped']} bytes dropped by the {s.cap}-byte ring"
+    assert d["received"] == s.tx_bytes, "bytes written by the host never reached the device"
+    assert d["taken"] == d["received"], "the server left bytes unread"
+    assert d["high"] <= s.window, "more than the window was in flight"
+    assert not s.mismatches, s.mismatches
+
+
+@pytest.mark.parametrize("board,cap", [("unix", None), ("esp32", ESP32_RING)])
+def test_no_byte_is_lost_behind_a_capped_ring(built, tmp_path, board, cap):
+    window = boards.load(board).serial_window
+    cap = cap or window  # the virtual board: a ring exactly as large as the window
+    with capped_board(built, tmp_path, cap, busy_ms=[0, 1, 3, 0, 2]) as vb:
+        s = run_session(vb, window, flow=True)
+    assert_lossless(s)
+    assert s.payload_bytes > 70_000 and s.device["rx_bytes"] == s.payload_bytes
+    print(f"\n{board}: window {window}, ring {cap}: {s.tx_bytes} B written, "
+          f"{s.device['received']} received, {s.device['dropped']} dropped, "
+          f"ring high-water {s.device['high']}; payload {s.payload_bytes / s.seconds / 1024:.0f} KB/s")
+
+
+def test_the_same_check_fails_with_flow_control_off(built, tmp_path):
+    window = boards.load("unix").serial_window
+    with capped_board(built, tmp_path, window, busy_ms=[0, 1, 3, 0, 2]) as vb:
+        s = run_session(vb, window, flow=False)
+    with pytest.raises(AssertionError):
+        assert_lossless(s)
+    assert s.device["dropped"] > 0 and s.errors
+    print(f"\nflow control off: {s.tx_bytes} B written, {s.device['dropped']} dropped, "
+          f"{len(s.errors)} requests failed: {s.errors[0][:80]}")
+
+
+def test_frames_on_window_and_grant_boundaries(built, tmp_path):
+    # header + payload of exactly the window, a grant multiple, and one byte either side: an
+    # off-by-one in the credit shows as a stall (timeout) or a byte the ring dropped
+    window = boards.load("unix").serial_window
+    ref = Guard({"max_call_bytes": 4096})
+    totals = [t + d for t in (window, 2 * link.GRANT + window, 5 * link.GRANT) for d in (-1, 0, 1)]
+    with capped_board(built, tmp_path, window, busy_ms=[2, 0, 3]) as vb:
+        with link.DeviceLink.open(vb.port, timeout=2.0, window=window) as L:
+            L.handshake()
+            L.load_policy({"max_call_bytes": 4096})
+            for total in totals:
+                seq, call = sized_call(total)
+                L._seq = seq - 1  # the next request's seq
+                assert L.check(call).verdict == ref.check(call), total
+            L.bye()
+            sent = L.tx_bytes
+        out = vb.flash_dir / "capped_result.json"
+        end = time.monotonic() + 5
+        while not out.exists() and time.monotonic() < end:
+            time.sleep(0.05)
+        d = json.loads(out.read_text())
+    assert d["dropped"] == 0 and d["received"] == sent and d["high"] <= window
