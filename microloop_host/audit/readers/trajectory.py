@@ -1,0 +1,76 @@
+# microloop_host.audit.readers.trajectory -- the project's own trajectory JSONL (README
+# "Trajectories"): an optional {"policy", "name"} header (its policy is ignored: the audit's
+# --policy decides), call steps (tool/args/id kept as raw text, or "raw"), report steps,
+# restarts, t_ms. One file = one run. ok as the replayer reads it: true/1 ran, false/0 failed.
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from microloop_host.audit.model import Call, Restart, Run
+from microloop_host.audit.readers._source import Source
+
+
+def _ok(v: Any) -> bool | None:
+    if v is True or v == 1:
+        return True
+    if v is False or v == 0:
+        return False
+    return None
+
+
+def _result(step: dict[str, Any]) -> bytes:
+    r = step.get("result", "")
+    if isinstance(r, str):
+        return r.encode("utf-8", "backslashreplace")
+    return json.dumps(r).encode()
+
+
+def read(src: Source) -> list[Run]:
+    """One run: every step line of the trajectory."""
+    from microloop_mpy.trajectory import call_bytes
+
+    run = Run(src.path, src.path, "trajectory")
+    first = True
+    pending_t: int | None = None
+    for (n, step), (_, raw) in zip(src.lines(), src.raw_lines()):
+        if not isinstance(step, dict):
+            raise src.error(n, "a trajectory step must be a JSON object")
+        if first:
+            first = False
+            if "policy" in step and "tool" not in step and "raw" not in step:
+                if isinstance(step.get("name"), str):
+                    run.name = f"{run.name} ({step['name'][:60]})"
+                continue
+        t = step.get("t_ms")
+        if t is not None:
+            if type(t) is not int:
+                raise src.error(n, "t_ms must be an integer (milliseconds)")
+            pending_t = t
+        if step.get("restart"):
+            run.events.append(Restart(n))
+            continue
+        if "report" in step:
+            k = step["report"]
+            ok = _ok(step.get("ok"))
+            if type(k) is not int or k < 0:
+                raise src.error(n, "report must name a call step by its index (an int >= 0)")
+            if ok is not None:
+                run.report(k, ok, _result(step), n)
+            continue
+        if "raw" in step:
+            if not isinstance(step["raw"], str):
+                raise src.error(n, "raw must be a string (the call's text)")
+            call = step["raw"].encode("utf-8", "backslashreplace")
+        else:
+            call = call_bytes(raw)
+            if call is None:
+                raise src.error(n, "step names no call (tool/args), report or restart")
+        tool = step.get("tool")
+        c = Call(tool if isinstance(tool, str) else "?", call, _ok(step.get("ok")),
+                 _result(step), n, pending_t)
+        pending_t = None
+        if c.ok is None:
+            c.result = b""
+        run.add_call(c)
+    return [run]
