@@ -43,7 +43,7 @@ def _detect_value(v: Any) -> str | None:
         return None
     if isinstance(v, list) and v and isinstance(v[0], dict):
         if "role" in v[0]:
-            return "openai"
+            return "mini-swe-agent" if miniswe.looks_like({"messages": v}) else "openai"
         if any(k in v[0] for k in ("kind", "action", "observation")):
             return "openhands"
     return None

@@ -1,5 +1,6 @@
 # microloop_host.audit.readers.miniswe -- mini-swe-agent trajectories: {"messages": [...],
-# "info": {...}, "trajectory_format": "mini-swe-agent-..."}, one run a file. Text mode: an
+# "info": {...}, "trajectory_format": "mini-swe-agent-..."} (or the bare list of messages),
+# one run a file. Text mode: an
 # assistant message with exactly one fenced command block (```bash, ```mswea_bash_command)
 # is a `bash` call {"command": ...} (mini-swe-agent runs nothing for zero or several
 # blocks), and the next user message is its observation. Tool-call mode (mini-swe-agent 2):
@@ -51,7 +52,7 @@ def _ok(m: dict[str, Any], text: str) -> bool:
 def read(src: Source) -> list[Run]:
     """One run: the calls in the trajectory's messages."""
     doc = src.document()
-    msgs = doc.get("messages") if isinstance(doc, dict) else None
+    msgs = doc.get("messages") if isinstance(doc, dict) else doc
     if not isinstance(msgs, list):
         raise src.error(None, 'a mini-swe-agent trajectory is a JSON object with a "messages" list')
     run = Run(src.path, src.path, "mini-swe-agent")
