@@ -55,7 +55,9 @@ def step_line(c: Call, expect: str | None) -> bytes:
 
 def trajectory_lines(run: Run, result: RunResult, policy: dict[str, Any] | None) -> list[bytes]:
     """The run as trajectory lines: header (policy), call steps, report steps, restarts."""
-    head = {"policy": policy if policy is not None else {}, "name": f"audit of {run.name} ({run.fmt}), "
+    pol = dict(policy or {})
+    pol.pop("max_call_bytes", None)  # the board's receive buffer sets it (README "Audit")
+    head = {"policy": pol, "name": f"audit of {run.name} ({run.fmt}), "
             f"policy {result.policy}"}
     lines = [dumps(head).encode()]
     k = 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+from microloop_host.audit.model import Run
 from microloop_host.audit.replay import RunResult, code_names
 
 MAX_ROWS = 40
@@ -45,7 +46,7 @@ def plot(per_run: list[list[RunResult]], policies: list[str], path: Path) -> int
     for j, p in enumerate(policies):
         ax.scatter([], [], marker="o", color=colours[j % 10], label=f"{p}: first block (| = blocked)")
     ax.set_yticks(range(len(shown)))
-    ax.set_yticklabels([_short(rs[0].run.name) for rs in reversed(shown)], fontsize=7)
+    ax.set_yticklabels([_short(rs[0].run) for rs in reversed(shown)], fontsize=7)
     ax.set_xlabel("step (tool call) index; grey = the run as recorded")
     more = f", first {MAX_ROWS} shown" if len(hit) > MAX_ROWS else ""
     ax.set_title(f"where the blocks fell: {len(hit)} of {len(per_run)} runs blocked{more}",
@@ -85,5 +86,9 @@ def plot(per_run: list[list[RunResult]], policies: list[str], path: Path) -> int
     return len(shown)
 
 
-def _short(name: str, n: int = 38) -> str:
-    return name if len(name) <= n else "…" + name[-(n - 1):]
+def _short(run: Run, n: int = 40) -> str:
+    """A row label: the file's name (not its directories), plus the run's line or id."""
+    name = run.name
+    if name.startswith(run.path):
+        name = Path(run.path).name + name[len(run.path):]
+    return name if len(name) <= n else name[: n - 1] + "…"

@@ -64,8 +64,10 @@ class Source:
         return True
 
     def syntax_error(self, e: json.JSONDecodeError, line_offset: int = 0) -> LogError:
-        end = e.pos >= len(e.doc.rstrip())
-        what = "truncated JSON" if end else "malformed JSON"
+        """A LogError for a JSON syntax error: "truncated" when it is in the file's last
+        line (a file cut short), "malformed" anywhere else."""
+        last = len(self.text.rstrip().split("\n"))
+        what = "truncated JSON" if e.lineno + line_offset >= last else "malformed JSON"
         return LogError(self.path, e.lineno + line_offset, f"{what}: {e.msg} (column {e.colno})")
 
     def lines(self) -> Iterator[tuple[int, Any]]:
@@ -92,9 +94,18 @@ class Source:
         """The first JSON value of the file: the document, or its first JSON line."""
         if self.is_document():
             return 1, self.document()
-        for n, v in self.lines():
-            return n, v
+        for n, raw in enumerate(self.text.split("\n"), 1):
+            if raw.strip():
+                try:
+                    return n, json.loads(raw)
+                except json.JSONDecodeError:
+                    # not JSON Lines either: the document's own error says where it broke
+                    self.document()
+                break
         raise LogError(self.path, None, "empty file")
 
     def error(self, line: int | None, message: str, where: str = "") -> LogError:
+        """A LogError for this file; a one-line file names line 1 even in a document."""
+        if line is None and "\n" not in self.text.strip():
+            line = 1
         return LogError(self.path, line, message, where)

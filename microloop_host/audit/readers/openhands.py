@@ -135,6 +135,11 @@ class _History:
                          line)
 
 
+def _label(base: str, obj: dict[str, Any]) -> str:
+    iid = obj.get("instance_id")
+    return base + (f" ({iid})" if isinstance(iid, (str, int)) else "")
+
+
 def _history_run(src: Source, obj: dict[str, Any], name: str, line: int) -> Run:
     hist = obj.get("history")
     if not isinstance(hist, list):
@@ -152,7 +157,7 @@ def read(src: Source) -> list[Run]:
     if src.is_document():
         doc = src.document()
         if isinstance(doc, dict) and "history" in doc:
-            return [_history_run(src, doc, base, 0)]
+            return [_history_run(src, doc, _label(base, doc), 0)]
         if isinstance(doc, list):
             run = Run(src.path, base, "openhands")
             h = _History(run, src)
@@ -168,9 +173,7 @@ def read(src: Source) -> list[Run]:
     single: _History | None = None
     for n, v in src.lines():
         if isinstance(v, dict) and "history" in v:
-            iid = v.get("instance_id")
-            label = f"{base}:{n}" + (f" ({iid})" if isinstance(iid, (str, int)) else "")
-            runs.append(_history_run(src, v, label, n))
+            runs.append(_history_run(src, v, _label(f"{base}:{n}", v), n))
         else:
             if single is None:
                 single = _History(Run(src.path, base, "openhands"), src)
