@@ -476,3 +476,20 @@ def test_directory_of_logs(tmp_path, capsys):
 def test_every_format_has_a_reader():
     assert set(FORMATS) == {"trajectory", "openai", "swe-agent", "mini-swe-agent", "openhands",
                             "mcp"}
+
+
+def test_trajectory_fast_reader_equals_the_cores(tmp_path):
+    # the audit reads trajectory lines with the json module's scanner; every bundled line and
+    # a few hostile ones give exactly the bytes microloop_mpy.trajectory.call_bytes gives
+    from microloop_host.audit.readers.trajectory import _members
+    from microloop_mpy.trajectory import call_bytes
+
+    lines = [ln.strip() for f in sorted((Path(__file__).parent / "trajectories").glob("*.jsonl"))
+             for ln in f.read_bytes().split(b"\n") if ln.strip()]
+    lines += [b'{"\\u0074ool": "a", "args": {"x": 1}, "tool": "b"}',
+              b'{ "result" : "tool\\"args" , "args":{"k":[1,{"a":null}]} ,"tool":"t","id":7}',
+              b'{"tool": "\\ud83d\\ude00", "args": {"\xc3\xa9": "\\n"}, "ok": true}',
+              b'{"report": 3, "ok": false}', b'{"restart": true}']
+    assert len(lines) > 500
+    for ln in lines:
+        assert _members(ln.decode("utf-8")) == call_bytes(ln), ln
