@@ -493,3 +493,32 @@ def test_trajectory_fast_reader_equals_the_cores(tmp_path):
     assert len(lines) > 500
     for ln in lines:
         assert _members(ln.decode("utf-8")) == call_bytes(ln), ln
+
+
+def test_rules_are_named_with_their_index(tmp_path, capsys):
+    pol = _dump(tmp_path, "no-rm.json", json.dumps({"rules": [
+        {"action": "block", "tool": "bash", "arg": "command", "prefix": "rm -rf"},
+        {"tool": "bash", "count": 3}]}))
+    steps: list[Step] = [("bash", {"command": "ls"}, "a", True),
+                         ("bash", {"command": "rm -rf build"}, "", True),
+                         ("bash", {"command": "make"}, "ok", True),
+                         ("bash", {"command": "make test"}, "ok", True),
+                         ("bash", {"command": "make dist"}, "ok", True)]
+    p = _dump(tmp_path, "r.jsonl", w_mcp(steps))
+    assert audit_main(["--context", "3", "--policy", str(pol), str(p)]) == 0
+    out = capsys.readouterr().out
+    assert "no-rm  first block at step 1: RULE_BLOCK #0 (blocked by a policy rule)" in out
+    assert "[BLOCKED BUDGET_EXHAUSTED #1]" in out
+    assert audit_main(["--json", "--policy", str(pol), str(p)]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert (d["policy"], d["first_block"], d["detector"], d["rule_index"]) == ("no-rm", 1,
+                                                                                "RULE_BLOCK", 0)
+    assert d["blocked_steps"] == [1, 4]
+    assert d["by_detector"] == {"RULE_BLOCK": 1, "BUDGET_EXHAUSTED": 1}
+
+
+def test_json_lines_forced_as_a_document_format(tmp_path, capsys):
+    p = _dump(tmp_path, "m.jsonl", w_mcp(STUCK))
+    assert audit_main(["--format", "swe-agent", str(p)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"microloop audit: {p}:2: a second JSON value") and err.count("\n") == 1

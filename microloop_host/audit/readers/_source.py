@@ -66,6 +66,9 @@ class Source:
     def syntax_error(self, e: json.JSONDecodeError, line_offset: int = 0) -> LogError:
         """A LogError for a JSON syntax error: "truncated" when it is in the file's last
         line (a file cut short), "malformed" anywhere else."""
+        if e.msg == "Extra data" and not line_offset:
+            return LogError(self.path, e.lineno, "a second JSON value: this format is one JSON "
+                            "document, not JSON Lines")
         last = len(self.text.rstrip().split("\n"))
         what = "truncated JSON" if e.lineno + line_offset >= last else "malformed JSON"
         return LogError(self.path, e.lineno + line_offset, f"{what}: {e.msg} (column {e.colno})")
