@@ -2,7 +2,9 @@
 format, written to a temporary directory by the test suite's own hand-made-log writers, then
 read and replayed through the guard (the CPython core, fast path included). Prints a table:
 per format, reading time, replay time with one policy and with three side by side, and steps
-per second; then the whole `microloop audit --json` command end to end on one format.
+per second, all in CPU seconds of this process (the machine is shared: CPU time varies less
+than wall time); then the whole `microloop audit --json` command end to end (wall time) on
+one format.
 
 Run: make bench   (or .venv/bin/python host_tests/bench/bench_audit.py [STEPS])
 """
@@ -73,25 +75,30 @@ def main():
             d.mkdir()
             write_logs(d, fmt, total, random.Random(14))
             files = sorted(d.iterdir())
-            t0 = time.perf_counter()
+            t0 = time.process_time()
             runs = [r for f in files for r in read_runs(f)]
-            t_read = time.perf_counter() - t0
+            t_read = time.process_time() - t0
             steps = sum(r.n_calls for r in runs)
-            t0 = time.perf_counter()
+            t0 = time.process_time()
             res1 = [audit_run(r, one[0]) for r in runs]
-            t_one = time.perf_counter() - t0
-            t0 = time.perf_counter()
+            t_one = time.process_time() - t0
+            t0 = time.process_time()
             for r in runs:
                 for s in three:
                     audit_run(r, s)
-            t_three = time.perf_counter() - t0
+            t_three = time.process_time() - t0
             stopped = sum(1 for r in res1 if r.first_block is not None)
             rows.append((fmt, len(files), len(runs), steps, stopped, t_read, t_one, t_three))
         cmd_fmt = "swe-agent"
+        import resource
+
+        c0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
         subprocess.run([sys.executable, "-m", "microloop_host.audit.cli", "--json",
                         str(Path(tmp) / cmd_fmt)], check=True, stdout=subprocess.DEVNULL)
         t_cmd = time.perf_counter() - t0
+        c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu_cmd = (c1.ru_utime - c0.ru_utime) + (c1.ru_stime - c0.ru_stime)
     import os
 
     print(f"microloop audit benchmark: ~{total} steps per format, synthetic coding-agent runs "
@@ -100,6 +107,7 @@ def main():
     print()
     hdr = ("format", "files", "runs", "steps", "stopped", "read s", "replay s", "steps/s",
            "3 policies s", "steps/s x3")
+    print("(read, replay: CPU seconds)")
     print("| " + " | ".join(hdr) + " |")
     print("|" + " --- |" * len(hdr))
     for fmt, nf, nr, st, stp, tr, t1, t3 in rows:
@@ -108,7 +116,8 @@ def main():
     print()
     st = next(r[3] for r in rows if r[0] == cmd_fmt)
     print(f"end to end: `microloop audit --json` on the {cmd_fmt} logs ({st} steps, process start "
-          f"included): {t_cmd:.2f} s, {st / t_cmd:,.0f} steps/s")
+          f"included): {t_cmd:.2f} s wall, {cpu_cmd:.2f} s CPU ({st / cpu_cmd:,.0f} steps per CPU "
+          f"second)")
 
 
 if __name__ == "__main__":
