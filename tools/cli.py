@@ -15,6 +15,7 @@ EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_DEVICE = 0, 1, 2, 3
 DELEGATED = {
     "check-policy": ("microloop_tools.check_policy", "check a policy file (core)"),
     "proxy": ("microloop_host.proxy", "guarding proxy for agent tool calls (host integrations)"),
+    "audit": ("microloop_host.audit.cli", "replay an agent's own past logs through policies"),
 }
 
 
