@@ -15,6 +15,7 @@ EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_DEVICE = 0, 1, 2, 3
 DELEGATED = {
     "check-policy": ("microloop_tools.check_policy", "check a policy file (core)"),
     "proxy": ("microloop_host.proxy", "guarding proxy for agent tool calls (host integrations)"),
+    "mcp": ("microloop_host.mcp_guard", "guard in front of an MCP server (stdio or HTTP)"),
 }
 
 
