@@ -59,3 +59,46 @@ def text_of(result: Any) -> str:
 
 def read_log(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text("utf-8").splitlines() if line]
+
+
+class RawClient:
+    """Raw JSON-RPC lines to a process's stdin, answers read from its stdout: for what the
+    SDK client cannot send (bad JSON, escapes on the wire, arguments that are not objects).
+    Use inside `async with anyio.open_process(...)` and a `fail_after`."""
+
+    def __init__(self, proc: Any) -> None:
+        self.proc = proc
+        self._buf = b""
+
+    async def send(self, line: str | dict[str, Any]) -> None:
+        text = line if isinstance(line, str) else json.dumps(line)
+        await self.proc.stdin.send(text.encode("utf-8") + b"\n")
+
+    async def recv(self) -> dict[str, Any]:
+        while b"\n" not in self._buf:
+            chunk = await self.proc.stdout.receive()
+            self._buf += chunk
+        line, self._buf = self._buf.split(b"\n", 1)
+        return json.loads(line)
+
+    async def answer(self, id_: Any) -> dict[str, Any]:
+        """The next response/error with this id (other messages are skipped)."""
+        while True:
+            msg = await self.recv()
+            if msg.get("id") == id_ and ("result" in msg or "error" in msg):
+                return msg
+
+    async def request(self, id_: Any, method: str, params: dict[str, Any] | None = None
+                      ) -> dict[str, Any]:
+        msg: dict[str, Any] = {"jsonrpc": "2.0", "id": id_, "method": method}
+        if params is not None:
+            msg["params"] = params
+        await self.send(msg)
+        return await self.answer(id_)
+
+    async def initialize(self) -> dict[str, Any]:
+        res = await self.request(0, "initialize", {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "raw-test", "version": "0"}})
+        await self.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        return res

@@ -120,6 +120,12 @@ def _id_in(exc: Exception) -> Any:
     return None
 
 
+def _leaf(exc: BaseException) -> BaseException:
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
+
+
 def _one_line(exc: ValidationError) -> str:
     e = exc.errors()[0]
     where = ".".join(str(x) for x in e.get("loc", ())) or "params"
@@ -161,10 +167,10 @@ class Relay:
         async with anyio.create_task_group() as tg:
             self._tg = tg
             await self._start_server()
-            async with client_read:
+            async with client_read, client_write:  # closing the write side ends the front
                 async for item in client_read:
                     await self._from_client(item)
-            tg.cancel_scope.cancel()  # stops the server task (its transport kills the process)
+                tg.cancel_scope.cancel()  # stops the server task (its transport stops it)
 
     async def _start_server(self) -> None:
         await self._tg.start(self._run_server)
@@ -181,6 +187,11 @@ class Relay:
                 async with r:
                     async for item in r:
                         await self._from_server(item)
+        except Exception as exc:  # the transport failed (a pipe broken by a crash, ...)
+            if not started:
+                raise
+            print(f"microloop mcp: the connection to the MCP server failed: "
+                  f"{_leaf(exc)!r}", file=self.errlog)
         finally:
             self._to_server = None
             self._server_done.set()
@@ -304,10 +315,12 @@ class Relay:
             return
         scope = anyio.CancelScope()
         self.pending[req.id] = Pending(v, ts, scope)
-        self._tg.start_soon(self._deadline, req.id, scope)
         if not (await self._ensure_server() and await self._send_server(req)):
             await self._finish(req.id, False, b"", "microloop mcp: the MCP server is not "
                                "running", answer=types.INTERNAL_ERROR)
+            return
+        if req.id in self.pending:  # the clock starts once the server has the call
+            self._tg.start_soon(self._deadline, req.id, scope)
 
     async def _deadline(self, id_: Any, scope: anyio.CancelScope) -> None:
         with scope:  # cancelled by _finish when the answer comes first
