@@ -118,9 +118,9 @@ def run(args: argparse.Namespace, server_cmd: list[str]) -> int:
 
 
 async def _serve_stdio(new_relay: Any) -> None:
-    from mcp.server.stdio import stdio_server
+    from microloop_host.mcp_stdio import stdio_front
 
-    async with stdio_server() as (read, write):
+    async with stdio_front() as (read, write):
         await new_relay().serve(read, write)
 
 
