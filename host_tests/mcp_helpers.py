@@ -69,6 +69,7 @@ class RawClient:
     def __init__(self, proc: Any) -> None:
         self.proc = proc
         self._buf = b""
+        self.seen: list[dict[str, Any]] = []  # every message received, in order
 
     async def send(self, line: str | dict[str, Any]) -> None:
         text = line if isinstance(line, str) else json.dumps(line)
@@ -79,7 +80,9 @@ class RawClient:
             chunk = await self.proc.stdout.receive()
             self._buf += chunk
         line, self._buf = self._buf.split(b"\n", 1)
-        return json.loads(line)
+        msg = json.loads(line)
+        self.seen.append(msg)
+        return msg
 
     async def answer(self, id_: Any) -> dict[str, Any]:
         """The next response/error with this id (other messages are skipped)."""

@@ -172,6 +172,15 @@ def test_malformed_messages_get_jsonrpc_errors(tmp_path: Path) -> None:
             ok = await c.request("s-7", "tools/call",
                                  {"name": "echo", "arguments": {"text": "x", "n": None}})
             assert ok["id"] == "s-7" and ok["result"]["content"][0]["text"] == "x"
+            # the client cancels a call in flight: no answer, and the guard counts it failed
+            await c.send({"jsonrpc": "2.0", "id": 8, "method": "tools/call",
+                          "params": {"name": "hang", "arguments": {}}})
+            await anyio.sleep(0.3)
+            await c.send({"jsonrpc": "2.0", "method": "notifications/cancelled",
+                          "params": {"requestId": 8, "reason": "user stop"}})
+            ok = await c.request(9, "tools/call", {"name": "echo", "arguments": {"text": "on"}})
+            assert ok["result"]["content"][0]["text"] == "on"
+            assert not [m for m in c.seen if m.get("id") == 8]
             await proc.stdin.aclose()
             await proc.wait()
             assert proc.returncode == 0
@@ -180,7 +189,8 @@ def test_malformed_messages_get_jsonrpc_errors(tmp_path: Path) -> None:
     rows = read_log(log)
     assert [(r["id"], r["verdict"], r["ok"]) for r in rows] == [
         (3, BAD_ARGS, None), (4, rows[1]["verdict"], None), (5, BAD_ARGS, None), (6, 0, True),
-        ("s-7", 0, True)]
+        ("s-7", 0, True), (8, 0, False), (9, 0, True)]
+    assert rows[5]["result"] == "microloop mcp: cancelled by the client"
     assert rows[1]["verdict"] != 0
     assert rows[4]["args"] == {"text": "x", "n": None}
 

@@ -153,7 +153,6 @@ class Relay:
         self.starts = 0  # server processes started (tests and the restart message read it)
         self._to_client: Any = None
         self._to_server: Any = None  # None while no server runs
-        self._server_done = anyio.Event()
         self._init: types.JSONRPCRequest | None = None  # the client's initialize request
         self._init_sent = False  # the initialized notification went to the server
         self._reinit: dict[Any, anyio.Event] = {}
@@ -176,7 +175,6 @@ class Relay:
         await self._tg.start(self._run_server)
 
     async def _run_server(self, *, task_status: Any = anyio.TASK_STATUS_IGNORED) -> None:
-        self._server_done = anyio.Event()
         started = False
         try:
             async with stdio_client(self.server.params(), errlog=self.errlog) as (r, w):
@@ -194,7 +192,6 @@ class Relay:
                   f"{_leaf(exc)!r}", file=self.errlog)
         finally:
             self._to_server = None
-            self._server_done.set()
             if started:
                 with anyio.CancelScope(shield=True):
                     await self._server_gone()
