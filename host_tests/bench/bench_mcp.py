@@ -1,0 +1,84 @@
+# Benchmark (a report, never asserted): the latency `microloop mcp` adds per tools/call,
+# p50/p99, against calling the same MCP server directly, in one run. Two servers: the SDK test
+# server (host_tests/mcp_failing_server.py, `echo`) and the reference filesystem server from
+# npm (`get_file_info`). For each, a direct session and a guarded one are open side by side
+# and called in turn (same load on both); every call is new (distinct arguments), so the guard
+# does its full work and blocks nothing. All processes are started and stopped here.
+#   python host_tests/bench/bench_mcp.py [--calls N]
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from mcp_helpers import FAILING_SERVER, fs_server, guard_cmd, session  # noqa: E402
+
+POLICY = "default"
+
+
+def pct(values: list[float], p: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[int(p) - 1] if p < 100 else \
+        max(values)
+
+
+async def measure(server: list[str], calls: int, tool: str,
+                  args_of: Any) -> tuple[list[float], list[float]]:
+    direct: list[float] = []
+    guarded: list[float] = []
+    async with session(server) as d, session(guard_cmd(server, "--policy", POLICY)) as g:
+        for i in range(20):  # warm-up, not counted
+            await d.call_tool(tool, args_of(-1 - i))
+            await g.call_tool(tool, args_of(-1 - i))
+        for i in range(calls):
+            for s, out in ((d, direct), (g, guarded)) if i % 2 else ((g, guarded), (d, direct)):
+                t0 = time.perf_counter()
+                r = await s.call_tool(tool, args_of(i))
+                out.append((time.perf_counter() - t0) * 1000)
+                if r.isError:
+                    raise RuntimeError(f"{tool} failed: {r.content}")
+    return direct, guarded
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--calls", type=int, default=1000, help="timed calls per session")
+    args = ap.parse_args(argv)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        files = Path(tmp)
+        for i in range(-20, args.calls):
+            (files / f"f{i}.txt").write_text(str(i), encoding="utf-8")
+
+        async def both() -> None:
+            with anyio.fail_after(600):
+                rows.append(("SDK test server, echo", *await measure(
+                    FAILING_SERVER, args.calls, "echo", lambda i: {"text": f"message {i}"})))
+                rows.append(("npm filesystem server, get_file_info", *await measure(
+                    fs_server(files), args.calls, "get_file_info",
+                    lambda i: {"path": str(files / f"f{i}.txt")})))
+        anyio.run(both)
+    print(f"microloop mcp: latency per tools/call over stdio (ms), {args.calls} calls per "
+          f"session, policy {POLICY!r}")
+    print("(added = guarded minus direct, per percentile; sessions called in turn)")
+    head = (f"{'server, tool':<38} | {'direct p50':>10} {'p99':>6} | {'guarded p50':>11} "
+            f"{'p99':>6} | {'added p50':>9} {'p99':>6}")
+    print(head)
+    print("-" * len(head))
+    for name, d, g in rows:
+        d50, d99, g50, g99 = pct(d, 50), pct(d, 99), pct(g, 50), pct(g, 99)
+        print(f"{name:<38} | {d50:>10.3f} {d99:>6.3f} | {g50:>11.3f} {g99:>6.3f} | "
+              f"{g50 - d50:>9.3f} {g99 - d99:>6.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
