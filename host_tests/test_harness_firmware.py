@@ -122,7 +122,7 @@ def test_mip_install_from_package_json_on_the_virtual_board(tmp_path):
     b.flash_dir.mkdir()
     b.start()
     try:
-        p = deploy.mip_plan("unix", b.port)
+        p = deploy.mip_plan("unix", b.port, ROOT / "package.json")  # the repository's
         r = subprocess.run(p.argv, capture_output=True, text=True, timeout=60)
         assert r.returncode == 0, r.stdout + r.stderr
         installed = {x.relative_to(b.flash_dir / "lib").as_posix()

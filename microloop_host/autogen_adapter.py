@@ -8,18 +8,20 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
-from autogen_core import CancellationToken
-from autogen_core.tools import BaseTool, ToolSchema
-from pydantic import BaseModel
+from microloop_host.extras import requires
+from microloop_host.verdict import GuardLike, OnBlock
 
-from microloop_host.guardrail import Guardrail, OnBlock
+with requires("autogen", "microloop_host.autogen_adapter", "autogen_core", "pydantic"):
+    from autogen_core import CancellationToken
+    from autogen_core.tools import BaseTool, ToolSchema
+    from pydantic import BaseModel
 
 
 class GuardedTool(BaseTool[BaseModel, Any]):
     """`GuardedTool(guard, FunctionTool(fn, description=...))`: use it wherever the tool
     was used (`AssistantAgent(tools=[...])`, a StaticWorkbench)."""
 
-    def __init__(self, guardrail: Guardrail, tool: BaseTool[Any, Any],
+    def __init__(self, guardrail: GuardLike, tool: BaseTool[Any, Any],
                  *, on_block: OnBlock | None = None) -> None:
         if not isinstance(tool, BaseTool):
             raise TypeError(f"expected an autogen_core BaseTool, got {type(tool)!r}")

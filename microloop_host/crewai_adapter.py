@@ -8,12 +8,14 @@ import asyncio
 import inspect
 from typing import Any
 
-from crewai.tools import BaseTool
+from microloop_host.extras import requires
+from microloop_host.verdict import GuardLike, OnBlock, bind_args
 
-from microloop_host.guardrail import Guardrail, OnBlock, bind_args
+with requires("crewai", "microloop_host.crewai_adapter", "crewai"):
+    from crewai.tools import BaseTool
 
 
-def guard_tool(g: Guardrail, tool: BaseTool, *, on_block: OnBlock | None = None) -> BaseTool:
+def guard_tool(g: GuardLike, tool: BaseTool, *, on_block: OnBlock | None = None) -> BaseTool:
     """A copy of a CrewAI tool whose every run is checked by `g` first (same class or a
     subclass of it, same name, description, args schema and settings)."""
     if not isinstance(tool, BaseTool):

@@ -13,10 +13,18 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
-from starlette.routing import Route
+from microloop_host.extras import requires
+
+with requires("proxy", "microloop_host.fake_upstream", "starlette"):
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import (
+        JSONResponse,
+        PlainTextResponse,
+        Response,
+        StreamingResponse,
+    )
+    from starlette.routing import Route
 
 CAPTCHA_URL = "https://shop.example/item/7"
 SCRIPTS = {

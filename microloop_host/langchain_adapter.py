@@ -7,10 +7,12 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from langchain_core.messages import ToolMessage
-from langchain_core.tools import BaseTool
+from microloop_host.extras import requires
+from microloop_host.verdict import GuardLike, OnBlock, ToolBlocked, Verdict
 
-from microloop_host.guardrail import Guardrail, OnBlock, ToolBlocked, Verdict
+with requires("langchain", "microloop_host.langchain_adapter", "langchain_core"):
+    from langchain_core.messages import ToolMessage
+    from langchain_core.tools import BaseTool
 
 if TYPE_CHECKING:
     from langgraph.prebuilt.tool_node import ToolCallRequest
@@ -28,7 +30,7 @@ def _call_args(tool: BaseTool, tool_input: Any) -> Any:
 
 
 def _blocked_output(
-    g: Guardrail, v: Verdict, tool: BaseTool, tool_call_id: str | None, on_block: OnBlock | None
+    g: GuardLike, v: Verdict, tool: BaseTool, tool_call_id: str | None, on_block: OnBlock | None
 ) -> Any:
     result = g.blocked(v, on_block)  # raises ToolBlocked in "raise" mode
     if tool_call_id is not None:
@@ -38,7 +40,7 @@ def _blocked_output(
     return result
 
 
-def _report(g: Guardrail, v: Verdict, output: Any) -> None:
+def _report(g: GuardLike, v: Verdict, output: Any) -> None:
     if isinstance(output, ToolMessage):
         # status "error": the tool raised a ToolException that handle_tool_error turned into
         # text, or its input failed validation. Either way the tool itself failed.
@@ -47,7 +49,7 @@ def _report(g: Guardrail, v: Verdict, output: Any) -> None:
         g.report(v, True, output)
 
 
-def guard_tool(g: Guardrail, tool: BaseTool, *, on_block: OnBlock | None = None) -> BaseTool:
+def guard_tool(g: GuardLike, tool: BaseTool, *, on_block: OnBlock | None = None) -> BaseTool:
     """A copy of `tool` whose every run (invoke/ainvoke/run/arun) is checked by `g` first.
 
     The copy keeps the tool's class (as a base), name, description, schema and settings, so
@@ -95,7 +97,7 @@ def _tool_message_for(request: ToolCallRequest, text: str) -> ToolMessage:
     return ToolMessage(content=text, name=call["name"], tool_call_id=call["id"], status="error")
 
 
-def _outcome(g: Guardrail, v: Verdict, output: Any) -> None:
+def _outcome(g: GuardLike, v: Verdict, output: Any) -> None:
     if isinstance(output, ToolMessage):
         g.report(v, output.status != "error", output.content)
     else:  # a Command (state update) or anything else the tool returned: it ran
@@ -112,7 +114,7 @@ def _is_bubble_up(exc: BaseException) -> bool:
     return isinstance(exc, GraphBubbleUp)
 
 
-def make_wrap_tool_call(g: Guardrail, on_block: OnBlock | None = None) -> Any:
+def make_wrap_tool_call(g: GuardLike, on_block: OnBlock | None = None) -> Any:
     """A `wrap_tool_call(request, execute)` hook for LangGraph's ToolNode and LangChain's
     agent middleware: checks each tool call the model made, runs it only when allowed."""
 
@@ -133,7 +135,7 @@ def make_wrap_tool_call(g: Guardrail, on_block: OnBlock | None = None) -> Any:
     return wrap_tool_call
 
 
-def make_awrap_tool_call(g: Guardrail, on_block: OnBlock | None = None) -> Any:
+def make_awrap_tool_call(g: GuardLike, on_block: OnBlock | None = None) -> Any:
     """The async twin of `make_wrap_tool_call` (same checks, same guard)."""
 
     async def awrap_tool_call(request: ToolCallRequest, execute: Any) -> Any:
@@ -154,13 +156,15 @@ def make_awrap_tool_call(g: Guardrail, on_block: OnBlock | None = None) -> Any:
 
 
 def _middleware_class() -> type:
-    from langchain.agents.middleware import AgentMiddleware
+    with requires("langchain", "microloop_host.langchain_adapter.GuardrailMiddleware",
+                  "langchain"):
+        from langchain.agents.middleware import AgentMiddleware
 
     class GuardrailMiddleware(AgentMiddleware):
         """`create_agent(model, tools, middleware=[GuardrailMiddleware(guard)])`: every tool
         call of the agent is checked by the guard before it runs."""
 
-        def __init__(self, guardrail: Guardrail, on_block: OnBlock | None = None) -> None:
+        def __init__(self, guardrail: GuardLike, on_block: OnBlock | None = None) -> None:
             super().__init__()
             self.guardrail = guardrail
             self._wrap = make_wrap_tool_call(guardrail, on_block)

@@ -6,10 +6,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from langgraph.prebuilt import ToolNode
+from microloop_host.extras import requires
+from microloop_host.verdict import GuardLike, OnBlock
 
-from microloop_host.guardrail import Guardrail, OnBlock
-from microloop_host.langchain_adapter import make_awrap_tool_call, make_wrap_tool_call
+with requires("langgraph", "microloop_host.langgraph_adapter", "langgraph", "langchain_core"):
+    from langgraph.prebuilt import ToolNode
+
+    from microloop_host.langchain_adapter import make_awrap_tool_call, make_wrap_tool_call
 
 
 def _compose(outer: Any, inner: Any) -> Any:
@@ -37,7 +40,7 @@ def _acompose(outer: Any, inner: Any) -> Any:
 
 
 def guarded_tool_node(
-    g: Guardrail,
+    g: GuardLike,
     tools: Sequence[Any],
     *,
     on_block: OnBlock | None = None,

@@ -19,16 +19,18 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-from starlette.applications import Starlette
-from starlette.background import BackgroundTask
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Route
-
 from microloop_host.canonical import dumps, result_bytes
+from microloop_host.extras import requires
 from microloop_host.guardrail import Guardrail, Verdict, blocked_message
 from microloop_host.policy import load_policy
+
+with requires("proxy", "microloop_host.proxy", "httpx", "starlette"):
+    import httpx
+    from starlette.applications import Starlette
+    from starlette.background import BackgroundTask
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response, StreamingResponse
+    from starlette.routing import Route
 
 log = logging.getLogger("microloop.proxy")
 
@@ -650,7 +652,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"microloop proxy: bad policy: {exc}", file=sys.stderr)
         return 2
-    import uvicorn
+    with requires("proxy", "microloop proxy", "uvicorn"):
+        import uvicorn
 
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     print(f"microloop proxy: http://{args.host}:{args.port}/v1 -> {args.upstream} "

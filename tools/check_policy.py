@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from microloop_host.extras import need_for_policy
 from microloop_mpy import Guard
 from microloop_mpy.policy import compile_policy
 from microloop_mpy.rules import K_ALLOW, K_BLOCK, K_COUNT, T_ANY, T_PREFIX
@@ -77,6 +78,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     try:
         policy = json.loads(args.file.read_text(encoding="utf-8"))
+        need_for_policy(policy, "microloop check-policy")  # a schema rule without jsonschema
         lines = describe(policy)
     except (OSError, ValueError) as exc:
         print(f"{args.file}: {exc}", file=sys.stderr)

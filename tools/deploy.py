@@ -16,7 +16,7 @@ from pathlib import Path
 
 from . import boards
 from .build import build
-from .paths import BUILD_DIR, ROOT, tool
+from .paths import BUILD_DIR, tool
 
 MKDIRS = (
     "import os\n"
@@ -66,8 +66,9 @@ def plan(board_name: str, port: str, build_dir: Path | None = None,
     return DeployPlan(board.name, port, argv)
 
 
-def mip_plan(board_name: str, port: str, package_json: Path = ROOT / "package.json") -> DeployPlan:
-    """`mpremote mip install` from the repository's package.json (sources, not .mpy)."""
+def mip_plan(board_name: str, port: str, package_json: Path) -> DeployPlan:
+    """`mpremote mip install` from a package.json (sources, not .mpy): the repository's, or
+    one that pkg.stage laid out from the installed package."""
     board = boards.load(board_name)
     argv = [tool("mpremote"), "connect", port]
     if board.virtual:

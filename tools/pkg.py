@@ -2,15 +2,19 @@
 # `mpremote mip install github:OWNER/microloop-mpy` away. Generated from the sources (the same
 # module list as `microloop build`), so it cannot drift: `microloop package-json` rewrites it,
 # a host test fails when it is stale. Sources, not .mpy: mip installs .py files into /lib.
+# Outside a source checkout (an installed wheel) `stage` lays the same sources and a
+# package.json into a directory, so `microloop deploy --mip` works from the installed package.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 from .build import FIRMWARE_MODULES, core_sources
-from .paths import FIRMWARE_DIR, ROOT
+from .paths import CHECKOUT, CORE_DIR, FIRMWARE_DIR
 
-PACKAGE_JSON = ROOT / "package.json"
+# the repository's package.json; None when running from an installed package
+PACKAGE_JSON = CHECKOUT / "package.json" if CHECKOUT is not None else None
 
 
 def version() -> str:
@@ -34,6 +38,24 @@ def text() -> str:
             f'  "version": {json.dumps(d["version"])}\n}}\n')
 
 
-def write(path: Path = PACKAGE_JSON) -> Path:
+def write(path: Path | None = None) -> Path:
+    """Rewrite the checkout's package.json (or `path`); refused outside a source checkout."""
+    path = path or PACKAGE_JSON
+    if path is None:
+        raise ValueError("package-json rewrites a source checkout's package.json, and this "
+                         "microloop runs from an installed package (clone the repository)")
     path.write_text(text())
     return path
+
+
+def stage(dest: Path) -> Path:
+    """Copy the device sources (from the installed package) and a package.json listing them
+    into `dest`, laid out as the repository is; returns the package.json's path."""
+    base = {"microloop_mpy": CORE_DIR, "firmware": FIRMWARE_DIR}
+    for _, src in data()["urls"]:
+        top, name = src.split("/", 1)
+        (dest / top).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(base[top] / name, dest / top / name)
+    out = dest / "package.json"
+    out.write_text(text())
+    return out
