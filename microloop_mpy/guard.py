@@ -5,7 +5,7 @@
 # only where viper is missing or a policy names tools or rules; rules, matcher and state only
 # for a policy with rules; nothing is imported after Guard(...) returns.
 from ._compat import USE_CPYTHON_SCAN, PASS_SCAN, HIST_STEP, array, ticks_ms
-from .crc import CrcState
+from .crc import CrcState, T32, SBOX
 from .history import History, F_NEW, T_RETRIES
 from .policy import compile_policy
 from . import codes
@@ -28,6 +28,7 @@ class Guard:
         p = compile_policy(policy)  # kept only while building: its lists are not needed after
         self.max_call_bytes = p.max_call_bytes
         self._decoder = None  # a reference scanner for decoded comparisons (tools, rules)
+        self._io = None  # the native pass's in/out array, where it runs
         if _ScannerImpl is not None:
             self._scanner = _ScannerImpl(p.max_depth, KEY_SLOTS)
             self._decoder = self._scanner
@@ -35,6 +36,8 @@ class Guard:
             from .fastscan import PassScanner
 
             self._scanner = PassScanner(p.max_depth, KEY_SLOTS, PASS_SCAN)
+            self._w = self._scanner.w
+            self._io = self._scanner.io
         else:
             from .scan import Scanner
 
@@ -96,10 +99,37 @@ class Guard:
             if end - start > self.max_call_bytes:
                 return codes.TOO_LARGE
             sc = self._scanner
-            v = sc.scan(buf, start, end)
-            if v:
-                return v
-            self._last_ok = 1
+            io = self._io
+            if io is not None:
+                v = PASS_SCAN(buf, start, end, T32, self._w, SBOX, io)
+                if v:
+                    return v
+                self._last_ok = 1
+                if self._rules is None and not self._tools:
+                    # the common case on a device, with as few bytecodes as possible: one
+                    # native pass, one native history step
+                    h = self._history
+                    sv = h.sv
+                    sv[9] = io[3]
+                    sv[10] = io[4]
+                    sv[16] = 3
+                    sv[17] = 0
+                    sv[18] = io[5] ^ 0xFFFF
+                    sv[19] = io[6] ^ 0xFFFF
+                    step = self._step
+                    if step is not None:
+                        step(sv, self._loops, h.r16, h.fl, h.r32, h.ix)
+                        v = sv[21]
+                        entry = sv[22]
+                        self._last_entry = entry
+                        if v == 0:
+                            self._pending = entry
+                        return v
+            else:
+                v = sc.scan(buf, start, end)
+                if v:
+                    return v
+                self._last_ok = 1
             rules = self._rules
             if rules is not None:
                 now = self._clock() & self._clock_mask
@@ -134,7 +164,7 @@ class Guard:
                 sv[18] = th
                 sv[19] = tl
                 thr = self._loops if tool < 0 else self._tool_loops[tool]
-                v = step(sv, thr, h.ch, h.cl, h.th, h.tl, h.oh, h.ol, h.fl, h.pe, h.ps, h.ix)
+                v = step(sv, thr, h.r16, h.fl, h.r32, h.ix)
                 if rules is None:
                     entry = sv[22]
                     v = sv[21]
@@ -148,8 +178,7 @@ class Guard:
                         return v
                 sv[16] = 2
                 sv[20] = 1 if v == codes.ALLOW else 0
-                entry = step(sv, thr, h.ch, h.cl, h.th, h.tl, h.oh, h.ol, h.fl, h.pe, h.ps,
-                             h.ix)
+                entry = step(sv, thr, h.r16, h.fl, h.r32, h.ix)
                 self._last_entry = entry
                 if v == codes.ALLOW:
                     self._pending = entry

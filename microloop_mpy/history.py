@@ -53,20 +53,26 @@ class History:
         self.sv[_SIZE] = size
         self.sv[_WINDOW] = window
         self.sv[_CYCLE] = cycle_period
-        self.ch = zeros("H", size)
-        self.cl = zeros("H", size)
-        self.th = zeros("H", size)
-        self.tl = zeros("H", size)
-        self.oh = zeros("H", size)
-        self.ol = zeros("H", size)
+        # the ring's 16-bit fields, one after another in one array (the native step takes it
+        # as one pointer), each seen through its own view
+        self.r16 = zeros("H", 6 * size)
+        v = memoryview(self.r16)
+        self.ch = v[0:size]  # call identity
+        self.cl = v[size:2 * size]
+        self.th = v[2 * size:3 * size]  # tool identity
+        self.tl = v[3 * size:4 * size]
+        self.oh = v[4 * size:5 * size]  # outcome hash
+        self.ol = v[5 * size:6 * size]
         self.fl = bytearray(size)
         # entry number of the executed entry before each entry (-1: none), so the errors
-        # detector walks executions only, however many blocked entries lie between them
-        self.pe = zeros("i", size, -1)
+        # detector walks executions only, however many blocked entries lie between them;
+        # entry number of the previous entry of the same call (-1: none), so the repeat
+        # detector walks only the call's own entries in the window
+        self.r32 = zeros("i", 2 * size, -1)
+        v = memoryview(self.r32)
+        self.pe = v[0:size]
+        self.ps = v[size:2 * size]
         self.sv[_LAST_EXEC] = -1
-        # entry number of the previous entry of the same call (-1: none), and of the latest new
-        # entry, so the repeat detector walks only the call's own entries in the window
-        self.ps = zeros("i", size, -1)
         self.sv[_LAST_NEW] = -1
         # index: call identity -> slot of its latest entry, open addressing with linear
         # probing over the ring's own identities (keeps prepare() flat in `history`)
