@@ -1,6 +1,6 @@
 # microloop_mpy._hist -- the history's hot path as ONE viper function: prepare the candidate
 # (index probe), run the loop detectors, append the entry. It is a transcription of
-# History.prepare/judge/add (history.py), which stay the definition and the twin: the two are
+# PyHistory.prepare/judge/add (detectors.py), which stay the definition and the twin: the two are
 # held bit for bit on every device (host_tests/device/check_hist.py).
 # Never allocates: pointers into the History's arrays, machine ints.
 #

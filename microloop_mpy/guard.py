@@ -47,7 +47,12 @@ class Guard:
             from .scan import Scanner
 
             self._decoder = Scanner(p.max_depth, KEY_SLOTS)
-        self._history = History(p.history, p.window, p.cycle_period)
+        if HIST_STEP is not None and p.history <= 10922:  # the native step: a 16-bit index
+            self._history = History(p.history, p.window, p.cycle_period)
+        else:
+            from .detectors import PyHistory
+
+            self._history = PyHistory(p.history, p.window, p.cycle_period)
         self._crc = _CrcImpl()
         # per-tool settings: register after b"C" + name, decoded length, name bytes
         self._tools = len(p.tool_names)
@@ -64,8 +69,8 @@ class Guard:
         # thresholds as int arrays (policy.TOOL_LOOP_KEYS order), read by the native step too
         self._loops = array("i", p.loops)
         self._tool_loops = [array("i", t) for t in p.tool_loops]
-        # the native history step; its index is 16-bit (history up to ~21,000 entries)
-        self._step = HIST_STEP if self._history.mask < 32767 else None
+        # the native history step (a history of up to 10,922 entries: its index is 16-bit)
+        self._step = HIST_STEP if type(self._history) is History else None
         self._pending = -1  # entry an outcome() without entry number refers to
         self._last_entry = -1
         self._last_ok = 0  # the last check was well-formed (its identity is known)

@@ -7,7 +7,8 @@
 import sys
 from array import array
 
-from microloop_mpy.history import History, F_NEW, T_RETRIES
+from microloop_mpy.history import F_NEW, T_RETRIES
+from microloop_mpy.detectors import PyHistory as History
 
 try:
     N
