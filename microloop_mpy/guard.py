@@ -4,7 +4,7 @@
 # What a policy does not use is not imported (README "RAM"): the reference scanner (scan.py)
 # only where viper is missing or a policy names tools or rules; rules, matcher and state only
 # for a policy with rules; nothing is imported after Guard(...) returns.
-from ._compat import USE_CPYTHON_SCAN, PASS_SCAN, HIST_STEP, array, ticks_ms
+from ._compat import USE_CPYTHON_SCAN, PASS_SCAN, HIST_STEP, array, zeros, ticks_ms
 from .crc import CrcState, T32, SBOX
 from .history import History, F_NEW, T_RETRIES
 from .policy import compile_policy
@@ -308,9 +308,9 @@ class Guard:
         self._tree = _TreeMatcher(self._scanner) if _TreeMatcher is not None else None
         self._conditions = {}  # CPython: raw call bytes -> rule conditions (see below)
         n = max(r.n, 1)
-        self._reserved = array("i", [0] * n)  # spends covered by the state file
-        self._since = array("i", [0] * n)  # spends since the last save
-        self._res_b = array("i", [0] * n)  # reservation size B per count rule
+        self._reserved = zeros("i", n)  # spends covered by the state file
+        self._since = zeros("i", n)  # spends since the last save
+        self._res_b = zeros("i", n)  # reservation size B per count rule
         for i in range(r.n):
             # B: how many spends one write of the state file covers (README "Save policy")
             b = r.count[i] // 8
