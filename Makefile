@@ -28,7 +28,7 @@ PIP := $(PY) -m pip --disable-pip-version-check
 NPM_FLAGS := --no-audit --no-fund --no-update-notifier
 
 .DEFAULT_GOAL := venv
-.PHONY: venv test demo bench clean
+.PHONY: venv test demo bench clean device-test
 
 venv: $(REQS_STAMP) $(EDITABLE_STAMP) $(WASM_STAMP) $(MCPFS_STAMP)
 
@@ -57,6 +57,19 @@ test: venv
 
 demo: venv
 	$(VENV)/bin/microloop replay --board unix --report reports/demo-unix.jsonl
+
+# The guard on a device (a board or the emulated Pico) on serial port PORT: installs it as .py
+# and as .mpy, then checks viper == twin, heap_lock replays and serial-replay parity there
+# (host_tests/test_device.py), then the serial link's flow control against the server the last
+# install left running (host_tests/test_device_link.py). README "Device checks".
+BOARD ?= rp2040
+INSTALL ?= both
+device-test: venv
+	@if [ -z "$(PORT)" ]; then \
+	  echo "usage: make device-test PORT=/dev/ttyACM0 [BOARD=rp2040] [INSTALL=py|mpy|both]" >&2; exit 2; fi
+	MICROLOOP_PORT="$(PORT)" MICROLOOP_BOARD="$(BOARD)" $(PY) -m pytest -rA \
+	  host_tests/test_device.py host_tests/test_device_link.py --device-port "$(PORT)" \
+	  --device-board "$(BOARD)" --device-install "$(INSTALL)"
 
 # Runs every benchmark script in host_tests/bench/ (names starting with _ are helpers).
 bench: venv

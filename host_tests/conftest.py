@@ -43,3 +43,17 @@ def _require(name: str) -> None:
         runtimes.check_runtime(name)
     except runtimes.RuntimeMissing as e:
         pytest.fail(str(e), pytrace=False)
+
+
+def pytest_addoption(parser):
+    """Options of the on-device checks (host_tests/test_device.py; `make device-test`)."""
+    g = parser.getgroup("microloop device checks")
+    g.addoption("--device-port", default=None, metavar="PORT",
+                help="serial port of a MicroPython board (or the emulated Pico's pty): runs "
+                     "host_tests/test_device.py on it; without it those tests skip")
+    g.addoption("--device-board", default="rp2040", metavar="NAME",
+                help="board file in boards/ (mpy-cross arch, deploy/replay settings); "
+                     "default rp2040")
+    g.addoption("--device-install", default="both", choices=("py", "mpy", "both"),
+                help="install path(s) to check: py (sources compiled on the device), mpy "
+                     "(microloop build), or both (default)")

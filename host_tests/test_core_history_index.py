@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from microloop_mpy.history import History
+from microloop_mpy.detectors import PyHistory as History
 
 
 def brute_latest(h, ch, cl):

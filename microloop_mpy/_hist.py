@@ -1,10 +1,10 @@
 # microloop_mpy._hist -- the history's hot path as ONE viper function: prepare the candidate
 # (index probe), run the loop detectors, append the entry. It is a transcription of
-# History.prepare/judge/add (history.py), which stay the definition and the twin: the two are
+# PyHistory.prepare/judge/add (detectors.py), which stay the definition and the twin: the two are
 # held bit for bit on every device (host_tests/device/check_hist.py).
 # Never allocates: pointers into the History's arrays, machine ints.
 #
-# Emitter facts (README "Viper"): the first three locals (sv, thr, ch) live in registers and
+# Emitter facts (README "On the chips"): the first three locals (sv, thr, r16) live in registers and
 # are never used as an index (armv6m 1.26.1 scales an index register in place); a ptr32 load
 # zero-extends on 64-bit ports, so every value that may be -1 is normalised after its load
 # (`if x > 0x3FFFFFFF: x = -1`; the index `ix` is signed 16-bit, read through ptr16: -1 reads
@@ -19,9 +19,14 @@ import micropython
 
 
 @micropython.viper
-def step(sv: ptr32, thr: ptr32, ch: ptr16, cl: ptr16, th: ptr16, tl: ptr16, oh: ptr16,
-         ol: ptr16, fl: ptr8, pe: ptr32, ps: ptr32, ix: ptr16) -> int:
+def step(sv: ptr32, thr: ptr32, r16: ptr16, fl: ptr8, r32: ptr32, ix: ptr16) -> int:
     size = sv[0]
+    # the 16-bit fields of the ring, one after another in r16, and the two chains in r32
+    o_cl = size
+    o_th = size * 2
+    o_tl = size * 3
+    o_oh = size * 4
+    o_ol = size * 5
     mode = sv[16]
     v = 0
     if mode & 1:
@@ -37,7 +42,7 @@ def step(sv: ptr32, thr: ptr32, ch: ptr16, cl: ptr16, th: ptr16, tl: ptr16, oh: 
                 s = 0 - 1
             if s < 0:
                 break
-            if ch[s] == h and cl[s] == l:
+            if r16[s] == h and r16[o_cl + s] == l:
                 break
             k = (k + 1) & mask
         sv[14] = k
@@ -50,8 +55,8 @@ def step(sv: ptr32, thr: ptr32, ch: ptr16, cl: ptr16, th: ptr16, tl: ptr16, oh: 
         seq = sv[6]
         if s >= 0:
             c_fl = fl[s] & 12
-            c_oh = oh[s]
-            c_ol = ol[s]
+            c_oh = r16[o_oh + s]
+            c_ol = r16[o_ol + s]
             back = head - 1 - s
             if back < 0:
                 back += size
@@ -81,10 +86,10 @@ def step(sv: ptr32, thr: ptr32, ch: ptr16, cl: ptr16, th: ptr16, tl: ptr16, oh: 
                     s -= 1
                     if s < 0:
                         s += size
-                    if ch[s] != h or cl[s] != l or (fl[s] & 12) != c_o:
+                    if r16[s] != h or r16[o_cl + s] != l or (fl[s] & 12) != c_o:
                         hit = 0
                         break
-                    if c_o and (oh[s] != c_oh or ol[s] != c_ol):
+                    if c_o and (r16[o_oh + s] != c_oh or r16[o_ol + s] != c_ol):
                         hit = 0
                         break
                     j += 1
@@ -114,10 +119,10 @@ def step(sv: ptr32, thr: ptr32, ch: ptr16, cl: ptr16, th: ptr16, tl: ptr16, oh: 
                     s = head - 1 - d
                     if s < 0:
                         s += size
-                    if fl[s] & 1 and ch[s] == h and cl[s] == l and (fl[s] & 12) == c_o:
-                        if c_o == 0 or (oh[s] == c_oh and ol[s] == c_ol):
+                    if fl[s] & 1 and r16[s] == h and r16[o_cl + s] == l and (fl[s] & 12) == c_o:
+                        if c_o == 0 or (r16[o_oh + s] == c_oh and r16[o_ol + s] == c_ol):
                             count += 1
-                    e = ps[s]
+                    e = r32[size + s]
                     if e > 0x3FFFFFFF:
                         e = 0 - 1
                 if count >= k - 1:
@@ -140,9 +145,9 @@ def step(sv: ptr32, thr: ptr32, ch: ptr16, cl: ptr16, th: ptr16, tl: ptr16, oh: 
                         b += size
                     if j == 0:
                         fb = fl[b] & 12
-                        if ch[b] != h or cl[b] != l or fb != c_o:
+                        if r16[b] != h or r16[o_cl + b] != l or fb != c_o:
                             ok = 0
-                        elif fb and (oh[b] != c_oh or ol[b] != c_ol):
+                        elif fb and (r16[o_oh + b] != c_oh or r16[o_ol + b] != c_ol):
                             ok = 0
                         if ok:
                             # the calls of one period must not all be the same call
@@ -152,7 +157,7 @@ def step(sv: ptr32, thr: ptr32, ch: ptr16, cl: ptr16, th: ptr16, tl: ptr16, oh: 
                                 a = head - 1 - (q - 1)
                                 if a < 0:
                                     a += size
-                                if ch[a] != h or cl[a] != l:
+                                if r16[a] != h or r16[o_cl + a] != l:
                                     varied = 1
                                     break
                                 q += 1
@@ -163,9 +168,9 @@ def step(sv: ptr32, thr: ptr32, ch: ptr16, cl: ptr16, th: ptr16, tl: ptr16, oh: 
                         if a < 0:
                             a += size
                         fa = fl[a] & 12
-                        if ch[a] != ch[b] or cl[a] != cl[b] or fa != (fl[b] & 12):
+                        if r16[a] != r16[b] or r16[o_cl + a] != r16[o_cl + b] or fa != (fl[b] & 12):
                             ok = 0
-                        elif fa and (oh[a] != oh[b] or ol[a] != ol[b]):
+                        elif fa and (r16[o_oh + a] != r16[o_oh + b] or r16[o_ol + a] != r16[o_ol + b]):
                             ok = 0
                     j += 1
                 if ok:
@@ -189,7 +194,7 @@ def step(sv: ptr32, thr: ptr32, ch: ptr16, cl: ptr16, th: ptr16, tl: ptr16, oh: 
                     s = head - 1 - back
                     if s < 0:
                         s += size
-                    if ch[s] != h or cl[s] != l:
+                    if r16[s] != h or r16[o_cl + s] != l:
                         break
                     if fl[s] & 24 != 24:  # F_REPORTED | F_FAILED
                         break
@@ -198,7 +203,7 @@ def step(sv: ptr32, thr: ptr32, ch: ptr16, cl: ptr16, th: ptr16, tl: ptr16, oh: 
                         v = 4
                         done = 1
                         break
-                    e = pe[s]
+                    e = r32[s]
             # 5. stale: the candidate and the stale-1 entries before it are all not new
             k = thr[3]
             if not done and k and n >= k - 1:
@@ -229,7 +234,7 @@ def step(sv: ptr32, thr: ptr32, ch: ptr16, cl: ptr16, th: ptr16, tl: ptr16, oh: 
                     s = head - 1 - j
                     if s < 0:
                         s += size
-                    if fl[s] & 1 and th[s] == th0 and tl[s] == tl0:
+                    if fl[s] & 1 and r16[o_th + s] == th0 and r16[o_tl + s] == tl0:
                         count += 1
                     j += 1
                 if count >= k:
@@ -248,11 +253,11 @@ def step(sv: ptr32, thr: ptr32, ch: ptr16, cl: ptr16, th: ptr16, tl: ptr16, oh: 
     mask = sv[3]
     executed = sv[20]
     shifted = 0
-    if sv[5] == size and (ch[s] != h or cl[s] != l):
+    if sv[5] == size and (r16[s] != h or r16[o_cl + s] != l):
         # the entry evicted from slot s leaves the index (backward-shift deletion), unless it
         # is of the candidate's own call: then the position found by prepare moves on
-        eh = ch[s]
-        el = cl[s]
+        eh = r16[s]
+        el = r16[o_cl + s]
         j = (el ^ (eh << 3) ^ (eh >> 7)) & mask
         found = 0
         while True:
@@ -262,7 +267,7 @@ def step(sv: ptr32, thr: ptr32, ch: ptr16, cl: ptr16, th: ptr16, tl: ptr16, oh: 
             if t == s:
                 found = 1
                 break
-            if ch[t] == eh and cl[t] == el:
+            if r16[t] == eh and r16[o_cl + t] == el:
                 break  # a newer entry of the same call is the latest
             j = (j + 1) & mask
         if found:
@@ -277,8 +282,8 @@ def step(sv: ptr32, thr: ptr32, ch: ptr16, cl: ptr16, th: ptr16, tl: ptr16, oh: 
                     if t > 0x7FFF:
                         going = 0
                         break
-                    eh = ch[t]
-                    home = (cl[t] ^ (eh << 3) ^ (eh >> 7)) & mask
+                    eh = r16[t]
+                    home = (r16[o_cl + t] ^ (eh << 3) ^ (eh >> 7)) & mask
                     # the entry at k may move to j unless its home lies cyclically in (j, k]
                     stays = 0
                     if j <= k:
@@ -290,15 +295,15 @@ def step(sv: ptr32, thr: ptr32, ch: ptr16, cl: ptr16, th: ptr16, tl: ptr16, oh: 
                         ix[j] = t
                         j = k
                         break
-    ch[s] = h
-    cl[s] = l
-    th[s] = sv[18]
-    tl[s] = sv[19]
-    oh[s] = sv[12]
-    ol[s] = sv[13]
+    r16[s] = h
+    r16[o_cl + s] = l
+    r16[o_th + s] = sv[18]
+    r16[o_tl + s] = sv[19]
+    r16[o_oh + s] = sv[12]
+    r16[o_ol + s] = sv[13]
     fl[s] = sv[11] | executed
-    pe[s] = sv[7]
-    ps[s] = sv[15]
+    r32[s] = sv[7]
+    r32[size + s] = sv[15]
     if shifted:
         # the new entry's index position, found by probing again
         k = (l ^ (h << 3) ^ (h >> 7)) & mask
@@ -306,7 +311,7 @@ def step(sv: ptr32, thr: ptr32, ch: ptr16, cl: ptr16, th: ptr16, tl: ptr16, oh: 
             t = ix[k]
             if t > 0x7FFF:
                 break
-            if ch[t] == h and cl[t] == l:
+            if r16[t] == h and r16[o_cl + t] == l:
                 break
             k = (k + 1) & mask
         sv[14] = k

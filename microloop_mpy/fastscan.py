@@ -47,51 +47,67 @@ def io_array(max_depth, key_slots):
 
 
 class PassScanner:
-    """Validates and hashes one call in a single pass (viper). Results under the names of
-    scan.Scanner: call_h/call_l, tool_h/tool_l (register after b"C" + name), tool_n, tool_s,
-    tool_e, tool_esc, args_s/args_e (-1: no args), args_h/args_l."""
+    """Validates and hashes one call in a single pass (viper). Its results stay in the int
+    array `io` (the Guard reads them there on its hot path); the properties give them under
+    the names of scan.Scanner: call_h/call_l, tool_h/tool_l (register after b"C" + name),
+    tool_n, tool_s, tool_e, tool_esc, args_s/args_e (-1: no args), args_h/args_l."""
 
     tool_name = None  # only the CPython fast path sets it
 
     def __init__(self, max_depth, key_slots, scan_call):
-        self._w = work_array(max_depth, key_slots)
-        self._io = io_array(max_depth, key_slots)
-        self._scan_call = scan_call
-        self.call_h = 0
-        self.call_l = 0
-        self.tool_h = 0
-        self.tool_l = 0
-        self.tool_n = 0
-        self.tool_s = 0
-        self.tool_e = 0
-        self.tool_esc = 0
-        self.args_s = -1
-        self.args_e = -1
-        self.args_h = 0
-        self.args_l = 0
+        self.w = work_array(max_depth, key_slots)
+        self.io = io_array(max_depth, key_slots)
+        self.scan_call = scan_call
 
     def scan(self, buf, start, end):
         """Validate buf[start:end] as one call. Returns 0 or a positive bad-input code.
         Does not allocate."""
-        io = self._io
-        v = self._scan_call(buf, start, end, T32, self._w, SBOX, io)
-        if v:
-            return v
-        self.call_h = io[3]
-        self.call_l = io[4]
-        self.tool_h = io[5]
-        self.tool_l = io[6]
-        self.tool_n = io[7]
-        self.tool_s = io[8]
-        self.tool_e = io[9]
-        self.tool_esc = io[10]
-        s = io[11]
-        if s:
-            self.args_s = s - 1
-            self.args_e = io[12]
-        else:
-            self.args_s = -1
-            self.args_e = -1
-        self.args_h = io[13]
-        self.args_l = io[14]
-        return 0
+        return self.scan_call(buf, start, end, T32, self.w, SBOX, self.io)
+
+    @property
+    def call_h(self):
+        return self.io[3]
+
+    @property
+    def call_l(self):
+        return self.io[4]
+
+    @property
+    def tool_h(self):
+        return self.io[5]
+
+    @property
+    def tool_l(self):
+        return self.io[6]
+
+    @property
+    def tool_n(self):
+        return self.io[7]
+
+    @property
+    def tool_s(self):
+        return self.io[8]
+
+    @property
+    def tool_e(self):
+        return self.io[9]
+
+    @property
+    def tool_esc(self):
+        return self.io[10]
+
+    @property
+    def args_s(self):
+        return self.io[11] - 1
+
+    @property
+    def args_e(self):
+        return self.io[12] if self.io[11] else -1
+
+    @property
+    def args_h(self):
+        return self.io[13]
+
+    @property
+    def args_l(self):
+        return self.io[14]

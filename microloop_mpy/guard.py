@@ -4,8 +4,8 @@
 # What a policy does not use is not imported (README "RAM"): the reference scanner (scan.py)
 # only where viper is missing or a policy names tools or rules; rules, matcher and state only
 # for a policy with rules; nothing is imported after Guard(...) returns.
-from ._compat import USE_CPYTHON_SCAN, PASS_SCAN, HIST_STEP, array, ticks_ms
-from .crc import CrcState
+from ._compat import USE_CPYTHON_SCAN, PASS_SCAN, HIST_STEP, array, zeros, ticks_ms
+from .crc import CrcState, T32, SBOX
 from .history import History, F_NEW, T_RETRIES
 from .policy import compile_policy
 from . import codes
@@ -28,6 +28,7 @@ class Guard:
         p = compile_policy(policy)  # kept only while building: its lists are not needed after
         self.max_call_bytes = p.max_call_bytes
         self._decoder = None  # a reference scanner for decoded comparisons (tools, rules)
+        self._io = None  # the native pass's in/out array, where it runs
         if _ScannerImpl is not None:
             self._scanner = _ScannerImpl(p.max_depth, KEY_SLOTS)
             self._decoder = self._scanner
@@ -35,6 +36,8 @@ class Guard:
             from .fastscan import PassScanner
 
             self._scanner = PassScanner(p.max_depth, KEY_SLOTS, PASS_SCAN)
+            self._w = self._scanner.w
+            self._io = self._scanner.io
         else:
             from .scan import Scanner
 
@@ -44,7 +47,12 @@ class Guard:
             from .scan import Scanner
 
             self._decoder = Scanner(p.max_depth, KEY_SLOTS)
-        self._history = History(p.history, p.window, p.cycle_period)
+        if HIST_STEP is not None and p.history <= 10922:  # the native step: a 16-bit index
+            self._history = History(p.history, p.window, p.cycle_period)
+        else:
+            from .detectors import PyHistory
+
+            self._history = PyHistory(p.history, p.window, p.cycle_period)
         self._crc = _CrcImpl()
         # per-tool settings: register after b"C" + name, decoded length, name bytes
         self._tools = len(p.tool_names)
@@ -61,8 +69,8 @@ class Guard:
         # thresholds as int arrays (policy.TOOL_LOOP_KEYS order), read by the native step too
         self._loops = array("i", p.loops)
         self._tool_loops = [array("i", t) for t in p.tool_loops]
-        # the native history step; its index is 16-bit (history up to ~21,000 entries)
-        self._step = HIST_STEP if self._history.mask < 32767 else None
+        # the native history step (a history of up to 10,922 entries: its index is 16-bit)
+        self._step = HIST_STEP if type(self._history) is History else None
         self._pending = -1  # entry an outcome() without entry number refers to
         self._last_entry = -1
         self._last_ok = 0  # the last check was well-formed (its identity is known)
@@ -96,10 +104,37 @@ class Guard:
             if end - start > self.max_call_bytes:
                 return codes.TOO_LARGE
             sc = self._scanner
-            v = sc.scan(buf, start, end)
-            if v:
-                return v
-            self._last_ok = 1
+            io = self._io
+            if io is not None:
+                v = PASS_SCAN(buf, start, end, T32, self._w, SBOX, io)
+                if v:
+                    return v
+                self._last_ok = 1
+                if self._rules is None and not self._tools:
+                    # the common case on a device, with as few bytecodes as possible: one
+                    # native pass, one native history step
+                    h = self._history
+                    sv = h.sv
+                    sv[9] = io[3]
+                    sv[10] = io[4]
+                    sv[16] = 3
+                    sv[17] = 0
+                    sv[18] = io[5] ^ 0xFFFF
+                    sv[19] = io[6] ^ 0xFFFF
+                    step = self._step
+                    if step is not None:
+                        step(sv, self._loops, h.r16, h.fl, h.r32, h.ix)
+                        v = sv[21]
+                        entry = sv[22]
+                        self._last_entry = entry
+                        if v == 0:
+                            self._pending = entry
+                        return v
+            else:
+                v = sc.scan(buf, start, end)
+                if v:
+                    return v
+                self._last_ok = 1
             rules = self._rules
             if rules is not None:
                 now = self._clock() & self._clock_mask
@@ -134,7 +169,7 @@ class Guard:
                 sv[18] = th
                 sv[19] = tl
                 thr = self._loops if tool < 0 else self._tool_loops[tool]
-                v = step(sv, thr, h.ch, h.cl, h.th, h.tl, h.oh, h.ol, h.fl, h.pe, h.ps, h.ix)
+                v = step(sv, thr, h.r16, h.fl, h.r32, h.ix)
                 if rules is None:
                     entry = sv[22]
                     v = sv[21]
@@ -148,8 +183,7 @@ class Guard:
                         return v
                 sv[16] = 2
                 sv[20] = 1 if v == codes.ALLOW else 0
-                entry = step(sv, thr, h.ch, h.cl, h.th, h.tl, h.oh, h.ol, h.fl, h.pe, h.ps,
-                             h.ix)
+                entry = step(sv, thr, h.r16, h.fl, h.r32, h.ix)
                 self._last_entry = entry
                 if v == codes.ALLOW:
                     self._pending = entry
@@ -274,9 +308,9 @@ class Guard:
         self._tree = _TreeMatcher(self._scanner) if _TreeMatcher is not None else None
         self._conditions = {}  # CPython: raw call bytes -> rule conditions (see below)
         n = max(r.n, 1)
-        self._reserved = array("i", [0] * n)  # spends covered by the state file
-        self._since = array("i", [0] * n)  # spends since the last save
-        self._res_b = array("i", [0] * n)  # reservation size B per count rule
+        self._reserved = zeros("i", n)  # spends covered by the state file
+        self._since = zeros("i", n)  # spends since the last save
+        self._res_b = zeros("i", n)  # reservation size B per count rule
         for i in range(r.n):
             # B: how many spends one write of the state file covers (README "Save policy")
             b = r.count[i] // 8

@@ -81,13 +81,13 @@ class Rules:
         self.prefix = []  # bytes or None
         self.regex = []  # compiled pattern (CPython) or None
         self.schema = []  # jsonschema validator (CPython) or None
-        self.count = array("i", [0] * max(self.n, 1))
-        self.per_ms = array("i", [0] * max(self.n, 1))  # window in ms, 0: a lifetime budget
-        self.spent = array("i", [0] * max(self.n, 1))  # lifetime: spends; per_s: spends held
-        self.ring_at = array("i", [0] * max(self.n, 1))  # per_s: first slot of its time ring
-        self.ring_head = array("i", [0] * max(self.n, 1))
-        self.key_h = array("H", bytes(2 * max(self.n, 1)))
-        self.key_l = array("H", bytes(2 * max(self.n, 1)))
+        self.count = zeros("i", max(self.n, 1))
+        self.per_ms = zeros("i", max(self.n, 1))  # window in ms, 0: a lifetime budget
+        self.spent = zeros("i", max(self.n, 1))  # lifetime: spends; per_s: spends held
+        self.ring_at = zeros("i", max(self.n, 1))  # per_s: first slot of its time ring
+        self.ring_head = zeros("i", max(self.n, 1))
+        self.key_h = zeros("H", max(self.n, 1))
+        self.key_l = zeros("H", max(self.n, 1))
         self.hits = zeros("h", max(self.n, 1))  # the count rules the current call matches
         self.nhits = 0
         self.tmask = bytearray(max(self.n, 1))  # which rules' tool patterns match the call
@@ -96,7 +96,7 @@ class Rules:
         slots = 0
         for i in range(self.n):
             slots += self._compile(i, rules[i])
-        self.times = array("i", [0] * max(slots, 1))  # spend times of the per_s rules (ms)
+        self.times = zeros("i", max(slots, 1))  # spend times of the per_s rules (ms)
         self.rule = -1
 
     # -- compiling ------------------------------------------------------------------------

@@ -79,6 +79,7 @@ def phases(calls):
     h = g._history
     step = g._step
     acc = [[], [], [], []]
+    io = getattr(sc, "io", None)  # the native pass leaves its results there
     for k in range(ROUNDS):
         c = calls[k % len(calls)]
         t0 = ticks_us()
@@ -86,23 +87,25 @@ def phases(calls):
         t1 = ticks_us()
         # rules: the default policy has none (a policy with rules adds its judge here)
         t2 = ticks_us()
-        th = sc.tool_h ^ 0xFFFF
-        tl = sc.tool_l ^ 0xFFFF
+        if io is not None:
+            ch, cl, th, tl = io[3], io[4], io[5] ^ 0xFFFF, io[6] ^ 0xFFFF
+        else:
+            ch, cl, th, tl = sc.call_h, sc.call_l, sc.tool_h ^ 0xFFFF, sc.tool_l ^ 0xFFFF
         if step is not None:
             sv = h.sv
-            sv[9] = sc.call_h
-            sv[10] = sc.call_l
+            sv[9] = ch
+            sv[10] = cl
             sv[16] = 1
             sv[17] = 0
             sv[18] = th
             sv[19] = tl
-            v = step(sv, g._loops, h.ch, h.cl, h.th, h.tl, h.oh, h.ol, h.fl, h.pe, h.ps, h.ix)
+            v = step(sv, g._loops, h.r16, h.fl, h.r32, h.ix)
             t3 = ticks_us()
             sv[16] = 2
             sv[20] = 1 if v == 0 else 0
-            step(sv, g._loops, h.ch, h.cl, h.th, h.tl, h.oh, h.ol, h.fl, h.pe, h.ps, h.ix)
+            step(sv, g._loops, h.r16, h.fl, h.r32, h.ix)
         else:
-            h.prepare(sc.call_h, sc.call_l)
+            h.prepare(ch, cl)
             v = h.judge(g._loops, th, tl)
             t3 = ticks_us()
             h.add(v == 0, th, tl)

@@ -7,7 +7,8 @@
 import sys
 from array import array
 
-from microloop_mpy.history import History, F_NEW, T_RETRIES
+from microloop_mpy.history import F_NEW, T_RETRIES
+from microloop_mpy.detectors import PyHistory as History
 
 try:
     N
@@ -52,12 +53,12 @@ def native_step(h, thr, exempt, ch, cl, th, tl, defer, executed_if_allowed):
     sv[17] = exempt
     sv[18] = th
     sv[19] = tl
-    v = step(sv, thr, h.ch, h.cl, h.th, h.tl, h.oh, h.ol, h.fl, h.pe, h.ps, h.ix)
+    v = step(sv, thr, h.r16, h.fl, h.r32, h.ix)
     if not defer:
         return sv[21], sv[22]
     sv[16] = 2
     sv[20] = 1 if v == 0 and executed_if_allowed else 0
-    e = step(sv, thr, h.ch, h.cl, h.th, h.tl, h.oh, h.ol, h.fl, h.pe, h.ps, h.ix)
+    e = step(sv, thr, h.r16, h.fl, h.r32, h.ix)
     return v, e
 
 
