@@ -522,3 +522,39 @@ def test_json_lines_forced_as_a_document_format(tmp_path, capsys):
     assert audit_main(["--format", "swe-agent", str(p)]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"microloop audit: {p}:2: a second JSON value") and err.count("\n") == 1
+
+
+def test_openhands_model_calls_flat_events_and_pairs(tmp_path):
+    # V0 action with tool_call_metadata: the model's own call (function name + argument text)
+    def meta(i: int, args: str) -> dict:
+        return {"function_name": "str_replace_editor", "tool_call_id": f"t{i}",
+                "model_response": {"choices": [{"message": {"tool_calls": [
+                    {"id": "other", "function": {"name": "x", "arguments": "{}"}},
+                    {"id": f"t{i}", "function": {"name": "str_replace_editor",
+                                                 "arguments": args}}]}}]}}
+    view = '{"command": "view", "path": "/w/a.py"}'
+    hist = []
+    for i in range(4):
+        hist.append({"id": 2 * i + 1, "source": "agent", "action": "read", "args": {
+            "path": "/w/a.py", "thought": f"look {i}", "impl_source": "oh_aci"},
+            "tool_call_metadata": meta(i, view)})
+        hist.append({"id": 2 * i + 2, "source": "agent", "cause": 2 * i + 1,
+                     "observation": "read", "content": "1|x = 1", "extras": {"path": "/w/a.py"}})
+    [r] = _audit(_dump(tmp_path, "meta.json", json.dumps(hist)))
+    assert r.run.calls()[0].call == b'{"tool":"str_replace_editor","args":' + view.encode() + b"}"
+    assert r.first_block == 2 and r.run.calls()[0].result == b"1|x = 1"
+    # older flat events: args beside "action", observations answer the latest call
+    flat = [{"action": "message", "content": "fix it"}]
+    for i in range(4):
+        flat.append({"action": "run", "command": "make", "thought": f"try {i}",
+                     "keep_prompt": True, "is_confirmed": "confirmed", "action_risk": None})
+        flat.append({"observation": "run", "content": "make: *** Error 2", "command": "make",
+                     "command_id": -1, "exit_code": 2})
+    [f] = _audit(_dump(tmp_path, "flat.jsonl", jsonl([{"history": flat}])))
+    assert json.loads(f.run.calls()[0].call) == {"tool": "run", "args": {"command": "make"}}
+    assert f.run.calls()[0].result == b"make: *** Error 2\n[exit code 2]"
+    assert f.first_block == 2
+    # [action, observation] pairs
+    pairs = [[flat[1 + 2 * i], flat[2 + 2 * i]] for i in range(4)]
+    [p] = _audit(_dump(tmp_path, "pairs.jsonl", jsonl([{"history": pairs}])))
+    assert p.verdicts == f.verdicts and p.run.calls()[3].ok is True
