@@ -558,3 +558,20 @@ def test_openhands_model_calls_flat_events_and_pairs(tmp_path):
     pairs = [[flat[1 + 2 * i], flat[2 + 2 * i]] for i in range(4)]
     [p] = _audit(_dump(tmp_path, "pairs.jsonl", jsonl([{"history": pairs}])))
     assert p.verdicts == f.verdicts and p.run.calls()[3].ok is True
+
+
+def test_swe_agent_history_only_traj(tmp_path):
+    # some .traj files (demonstrations) have only the message history, no "trajectory"
+    hist = [{"role": "system", "content": "SETTING: ...", "message_type": "system_prompt"},
+            {"role": "user", "content": "the issue", "message_type": "observation"}]
+    for _ in range(4):
+        hist += [{"role": "assistant", "content": "let me look", "thought": "look",
+                  "action": "open \"tests/a.py\"", "message_type": "action"},
+                 {"role": "tool", "content": "[File: tests/a.py (3 lines total)]",
+                  "message_type": "observation"}]
+    p = _dump(tmp_path, "demo.traj", json.dumps({"history": hist}))
+    assert detect(Source.read(p)) == "swe-agent"
+    [r] = _audit(p)
+    assert json.loads(r.run.calls()[0].call) == {"tool": "open", "args": {"args": '"tests/a.py"'}}
+    assert r.steps == 4 and r.first_block == 2
+    assert r.run.calls()[0].result == b"[File: tests/a.py (3 lines total)]"
