@@ -575,3 +575,30 @@ def test_swe_agent_history_only_traj(tmp_path):
     assert json.loads(r.run.calls()[0].call) == {"tool": "open", "args": {"args": '"tests/a.py"'}}
     assert r.steps == 4 and r.first_block == 2
     assert r.run.calls()[0].result == b"[File: tests/a.py (3 lines total)]"
+
+
+def test_mini_swe_agent_tool_call_mode(tmp_path):
+    # mini-swe-agent 2 with tool calls: like openai, plus its failure markers
+    msgs = [{"role": "system", "content": "You are a helpful assistant."},
+            {"role": "user", "content": "solve it"}]
+    for i in range(4):
+        msgs.append({"role": "assistant", "content": "", "tool_calls": [
+            {"id": f"c{i}", "type": "function",
+             "function": {"name": "bash", "arguments": '{"command": "pip install -e ."}'}}]})
+        msgs.append({"role": "tool", "tool_call_id": f"c{i}",
+                     "content": f"<returncode>-1</returncode>\n<output>\nbuilding {i}...\n</output>",
+                     "extra": {"exception_info": "TimeoutExpired: 60 s", "returncode": -1}})
+    p = _dump(tmp_path, "mini2.traj.json", json.dumps(
+        {"info": {"mini_version": "2.1.0"}, "messages": msgs,
+         "trajectory_format": "mini-swe-agent-1.1"}))
+    assert detect(Source.read(p)) == "mini-swe-agent"
+    [r] = _audit(p)
+    from microloop_mpy import codes
+
+    assert [c.ok for c in r.run.calls()] == [False] * 4
+    assert r.first_block == 3 and r.verdicts[3] == codes.ERROR_LOOP
+    # the same messages without mini-swe-agent's markers read as an OpenAI transcript: ok=True
+    q = _dump(tmp_path, "plain.json", json.dumps({"messages": msgs}))
+    assert detect(Source.read(q)) == "openai"
+    [o] = _audit(q)
+    assert all(c.ok for c in o.run.calls()) and o.blocked == 0
