@@ -78,7 +78,8 @@ def w_mini(steps: list[Step]) -> str:
                f"The last command <command>{cmd}</command> timed out and has been killed.\n"
                f"The output of the command was:\n<output>\n{r}\n</output>")
         msgs.append({"role": "user", "content": obs})
-    msgs.append({"role": "assistant", "content": "I am unsure.\n```bash\nls\n```\n```bash\npwd\n```"})
+    msgs.append({"role": "assistant",
+                 "content": "I am unsure.\n```bash\nls\n```\n```bash\npwd\n```"})
     msgs.append({"role": "user", "content": "Please always provide EXACTLY ONE action"})
     return json.dumps({"info": {"exit_status": "Submitted", "mini_version": "1.9.0"},
                        "messages": msgs, "trajectory_format": "mini-swe-agent-1"}, indent=2)
@@ -586,7 +587,7 @@ def test_mini_swe_agent_tool_call_mode(tmp_path):
             {"id": f"c{i}", "type": "function",
              "function": {"name": "bash", "arguments": '{"command": "pip install -e ."}'}}]})
         msgs.append({"role": "tool", "tool_call_id": f"c{i}",
-                     "content": f"<returncode>-1</returncode>\n<output>\nbuilding {i}...\n</output>",
+                     "content": f"<returncode>-1</returncode>\n<output>\nbuilding {i}\n</output>",
                      "extra": {"exception_info": "TimeoutExpired: 60 s", "returncode": -1}})
     p = _dump(tmp_path, "mini2.traj.json", json.dumps(
         {"info": {"mini_version": "2.1.0"}, "messages": msgs,

@@ -1,14 +1,14 @@
 # microloop_host.audit.readers.sweagent -- SWE-agent `.traj` files: {"trajectory": [{"action",
 # "observation", ...}], ...} (or only a "history" of messages whose assistant ones carry an
-# "action", answered by the next tool/user message), one run a file. An action whose first word is one of SWE-agent's
-# special commands (open, goto, scroll_down, edit, str_replace_editor, submit, ...) is that
-# tool with {"args": the rest of the action}; anything else is `bash` with {"command": the
-# action}. ok=False when the observation says the command did not finish or did not run:
-# SWE-agent's timeout messages ("EXECUTION TIMED OUT", "... was cancelled because it took
-# more than N seconds") and its "syntax errors and was NOT executed" message. An empty action
+# "action", answered by the next tool/user message), one run a file. An action whose first
+# word is one of SWE-agent's special commands (open, goto, scroll_down, edit,
+# str_replace_editor, submit, ...) is that tool with {"args": the rest of the action};
+# anything else is `bash` with {"command": the action}. ok=False when the observation says
+# the command did not finish or did not run: SWE-agent's timeout messages ("EXECUTION TIMED
+# OUT", "... was cancelled because it took more than N seconds") and its "syntax errors and
+# was NOT executed" message. An empty action
 # (an exit status) is not a call; a missing observation reports nothing.
 from __future__ import annotations
-
 
 from microloop_host.audit.model import Call, Run, call_of, text_bytes
 from microloop_host.audit.readers._source import Source
