@@ -435,6 +435,15 @@ def _bad_cases(tmp: Path) -> list[tuple[Path, str]]:
     cases.append((_dump(tmp, "msg.jsonl", '{"role": "user", "content": "x"}\n[1, 2]\n'),
                   ":2: a message must be an object"))
     cases.append((tmp / "missing.jsonl", "cannot read"))
+    mini = w_mini(STUCK)
+    cases.append((_dump(tmp, "cut-mini.json", mini[: len(mini) * 2 // 3]), "truncated JSON"))
+    cases.append((_dump(tmp, "mini-bad.json", json.dumps(
+        {"trajectory_format": "mini-swe-agent-1", "messages": [{"role": "user"}, "hi"]})),
+        ":1: messages[1]: a message must be an object with a string role"))
+    v1 = json.loads(w_openhands_v1(STUCK))
+    del v1["history"][3]["tool_name"]
+    cases.append((_dump(tmp, "v1-bad.json", json.dumps(v1, indent=1)),
+                  "history[3]: tool_name must be a string"))
     return cases
 
 
