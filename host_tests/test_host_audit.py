@@ -78,7 +78,8 @@ def w_mini(steps: list[Step]) -> str:
                f"The last command <command>{cmd}</command> timed out and has been killed.\n"
                f"The output of the command was:\n<output>\n{r}\n</output>")
         msgs.append({"role": "user", "content": obs})
-    msgs.append({"role": "assistant", "content": "I am unsure.\n```bash\nls\n```\n```bash\npwd\n```"})
+    msgs.append({"role": "assistant",
+                 "content": "I am unsure.\n```bash\nls\n```\n```bash\npwd\n```"})
     msgs.append({"role": "user", "content": "Please always provide EXACTLY ONE action"})
     return json.dumps({"info": {"exit_status": "Submitted", "mini_version": "1.9.0"},
                        "messages": msgs, "trajectory_format": "mini-swe-agent-1"}, indent=2)
@@ -434,6 +435,15 @@ def _bad_cases(tmp: Path) -> list[tuple[Path, str]]:
     cases.append((_dump(tmp, "msg.jsonl", '{"role": "user", "content": "x"}\n[1, 2]\n'),
                   ":2: a message must be an object"))
     cases.append((tmp / "missing.jsonl", "cannot read"))
+    mini = w_mini(STUCK)
+    cases.append((_dump(tmp, "cut-mini.json", mini[: len(mini) * 2 // 3]), "truncated JSON"))
+    cases.append((_dump(tmp, "mini-bad.json", json.dumps(
+        {"trajectory_format": "mini-swe-agent-1", "messages": [{"role": "user"}, "hi"]})),
+        ":1: messages[1]: a message must be an object with a string role"))
+    v1 = json.loads(w_openhands_v1(STUCK))
+    del v1["history"][3]["tool_name"]
+    cases.append((_dump(tmp, "v1-bad.json", json.dumps(v1, indent=1)),
+                  "history[3]: tool_name must be a string"))
     return cases
 
 
@@ -522,3 +532,83 @@ def test_json_lines_forced_as_a_document_format(tmp_path, capsys):
     assert audit_main(["--format", "swe-agent", str(p)]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"microloop audit: {p}:2: a second JSON value") and err.count("\n") == 1
+
+
+def test_openhands_model_calls_flat_events_and_pairs(tmp_path):
+    # V0 action with tool_call_metadata: the model's own call (function name + argument text)
+    def meta(i: int, args: str) -> dict:
+        return {"function_name": "str_replace_editor", "tool_call_id": f"t{i}",
+                "model_response": {"choices": [{"message": {"tool_calls": [
+                    {"id": "other", "function": {"name": "x", "arguments": "{}"}},
+                    {"id": f"t{i}", "function": {"name": "str_replace_editor",
+                                                 "arguments": args}}]}}]}}
+    view = '{"command": "view", "path": "/w/a.py"}'
+    hist = []
+    for i in range(4):
+        hist.append({"id": 2 * i + 1, "source": "agent", "action": "read", "args": {
+            "path": "/w/a.py", "thought": f"look {i}", "impl_source": "oh_aci"},
+            "tool_call_metadata": meta(i, view)})
+        hist.append({"id": 2 * i + 2, "source": "agent", "cause": 2 * i + 1,
+                     "observation": "read", "content": "1|x = 1", "extras": {"path": "/w/a.py"}})
+    [r] = _audit(_dump(tmp_path, "meta.json", json.dumps(hist)))
+    assert r.run.calls()[0].call == b'{"tool":"str_replace_editor","args":' + view.encode() + b"}"
+    assert r.first_block == 2 and r.run.calls()[0].result == b"1|x = 1"
+    # older flat events: args beside "action", observations answer the latest call
+    flat = [{"action": "message", "content": "fix it"}]
+    for i in range(4):
+        flat.append({"action": "run", "command": "make", "thought": f"try {i}",
+                     "keep_prompt": True, "is_confirmed": "confirmed", "action_risk": None})
+        flat.append({"observation": "run", "content": "make: *** Error 2", "command": "make",
+                     "command_id": -1, "exit_code": 2})
+    [f] = _audit(_dump(tmp_path, "flat.jsonl", jsonl([{"history": flat}])))
+    assert json.loads(f.run.calls()[0].call) == {"tool": "run", "args": {"command": "make"}}
+    assert f.run.calls()[0].result == b"make: *** Error 2\n[exit code 2]"
+    assert f.first_block == 2
+    # [action, observation] pairs
+    pairs = [[flat[1 + 2 * i], flat[2 + 2 * i]] for i in range(4)]
+    [p] = _audit(_dump(tmp_path, "pairs.jsonl", jsonl([{"history": pairs}])))
+    assert p.verdicts == f.verdicts and p.run.calls()[3].ok is True
+
+
+def test_swe_agent_history_only_traj(tmp_path):
+    # some .traj files (demonstrations) have only the message history, no "trajectory"
+    hist = [{"role": "system", "content": "SETTING: ...", "message_type": "system_prompt"},
+            {"role": "user", "content": "the issue", "message_type": "observation"}]
+    for _ in range(4):
+        hist += [{"role": "assistant", "content": "let me look", "thought": "look",
+                  "action": "open \"tests/a.py\"", "message_type": "action"},
+                 {"role": "tool", "content": "[File: tests/a.py (3 lines total)]",
+                  "message_type": "observation"}]
+    p = _dump(tmp_path, "demo.traj", json.dumps({"history": hist}))
+    assert detect(Source.read(p)) == "swe-agent"
+    [r] = _audit(p)
+    assert json.loads(r.run.calls()[0].call) == {"tool": "open", "args": {"args": '"tests/a.py"'}}
+    assert r.steps == 4 and r.first_block == 2
+    assert r.run.calls()[0].result == b"[File: tests/a.py (3 lines total)]"
+
+
+def test_mini_swe_agent_tool_call_mode(tmp_path):
+    # mini-swe-agent 2 with tool calls: like openai, plus its failure markers
+    msgs = [{"role": "system", "content": "You are a helpful assistant."},
+            {"role": "user", "content": "solve it"}]
+    for i in range(4):
+        msgs.append({"role": "assistant", "content": "", "tool_calls": [
+            {"id": f"c{i}", "type": "function",
+             "function": {"name": "bash", "arguments": '{"command": "pip install -e ."}'}}]})
+        msgs.append({"role": "tool", "tool_call_id": f"c{i}",
+                     "content": f"<returncode>-1</returncode>\n<output>\nbuilding {i}\n</output>",
+                     "extra": {"exception_info": "TimeoutExpired: 60 s", "returncode": -1}})
+    p = _dump(tmp_path, "mini2.traj.json", json.dumps(
+        {"info": {"mini_version": "2.1.0"}, "messages": msgs,
+         "trajectory_format": "mini-swe-agent-1.1"}))
+    assert detect(Source.read(p)) == "mini-swe-agent"
+    [r] = _audit(p)
+    from microloop_mpy import codes
+
+    assert [c.ok for c in r.run.calls()] == [False] * 4
+    assert r.first_block == 3 and r.verdicts[3] == codes.ERROR_LOOP
+    # the same messages without mini-swe-agent's markers read as an OpenAI transcript: ok=True
+    q = _dump(tmp_path, "plain.json", json.dumps({"messages": msgs}))
+    assert detect(Source.read(q)) == "openai"
+    [o] = _audit(q)
+    assert all(c.ok for c in o.run.calls()) and o.blocked == 0

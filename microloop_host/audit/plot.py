@@ -44,7 +44,8 @@ def plot(per_run: list[list[RunResult]], policies: list[str], path: Path) -> int
                 ax.scatter(b, [y + dy] * len(b), marker="|", s=40, color=colours[j % 10], zorder=2)
                 ax.scatter([b[0]], [y + dy], marker="o", s=30, color=colours[j % 10], zorder=3)
     for j, p in enumerate(policies):
-        ax.scatter([], [], marker="o", color=colours[j % 10], label=f"{p}: first block (| = blocked)")
+        ax.scatter([], [], marker="o", color=colours[j % 10],
+                   label=f"{p}: first block (| = blocked)")
     ax.set_yticks(range(len(shown)))
     ax.set_yticklabels([_short(rs[0].run) for rs in reversed(shown)], fontsize=7)
     ax.set_xlabel("step (tool call) index; grey = the run as recorded")

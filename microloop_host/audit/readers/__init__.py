@@ -31,6 +31,9 @@ def _detect_value(v: Any) -> str | None:
         if isinstance(v.get("trajectory"), list):
             return "swe-agent"
         if isinstance(v.get("history"), list):
+            h = v["history"]
+            if h and isinstance(h[0], dict) and "role" in h[0]:
+                return "swe-agent"  # a .traj with only its message history
             return "openhands"
         if isinstance(v.get("messages"), list):
             return "mini-swe-agent" if miniswe.looks_like(v) else "openai"

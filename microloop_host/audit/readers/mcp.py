@@ -4,7 +4,6 @@
 # did not answer); null means the call was blocked then, so it has no outcome to report.
 from __future__ import annotations
 
-
 from microloop_host.audit.model import Call, Run, call_of, text_bytes
 from microloop_host.audit.readers._source import Source
 

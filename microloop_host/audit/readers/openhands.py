@@ -3,10 +3,13 @@
 # object with a "history", a JSON array of events, or JSON Lines of single events.
 # Both event layouts are read:
 # - V0 (OpenHands <= 0.x): an action {"id", "source": "agent", "action": "run", "args": {...}}
-#   is the tool `action` with its args minus the bookkeeping keys (thought, security_risk,
-#   confirmation_state, hidden, ...); non-tool actions (message, think, finish, system,
-#   recall, agent_state_changed, ...) are not calls. An observation answers the action its
-#   "cause" names: result = its content (plus "[exit code N]" when extras give one).
+#   is the model's own tool call when the event carries it (tool_call_metadata: the function
+#   name and the argument text of the tool call with that id), else the tool `action` with
+#   its args minus the bookkeeping keys (thought, security_risk, confirmation_state, hidden,
+#   ...); non-tool actions (message, think, finish, system, recall, agent_state_changed, ...)
+#   are not calls. Older flat events (args beside "action", no ids) and [action, observation]
+#   pairs are read too. An observation answers the action its "cause" names (without one:
+#   the latest call): result = its content (plus "[exit code N]" when known).
 #   ok=False: an "error" or "user_rejected" observation, or exit code -1 (timed out / still
 #   running).
 # - V1 (the software-agent SDK, events with "kind"): ActionEvent = tool `tool_name` with its
@@ -32,6 +35,10 @@ BOOKKEEPING = frozenset({
     "is_confirmed", "impl_source", "blocking", "kind", "summary",
 })
 FAILED_OBS = frozenset({"error", "user_rejected"})
+# older flat events carry their args beside these keys
+FLAT_EVENT_KEYS = BOOKKEEPING | {"action", "id", "source", "timestamp", "message", "cause",
+                                 "timeout", "tool_call_metadata", "llm_metrics", "keep_prompt",
+                                 "action_risk", "is_confirmed", "kernel_init_code"}
 
 
 def _ts(e: dict[str, Any]) -> float | None:
@@ -43,6 +50,23 @@ def _ts(e: dict[str, Any]) -> float | None:
             return None
     if isinstance(t, (int, float)) and not isinstance(t, bool):
         return float(t)
+    return None
+
+
+def _model_call(e: dict[str, Any]) -> tuple[str, Any] | None:
+    """(function name, argument text) of the model's tool call behind a V0 action, from its
+    tool_call_metadata; None when the event does not carry it."""
+    meta = e.get("tool_call_metadata")
+    if not isinstance(meta, dict) or not isinstance(meta.get("function_name"), str):
+        return None
+    try:
+        calls = meta["model_response"]["choices"][0]["message"]["tool_calls"]
+    except (KeyError, IndexError, TypeError):
+        return None
+    for tc in calls if isinstance(calls, list) else []:
+        if isinstance(tc, dict) and tc.get("id") == meta.get("tool_call_id"):
+            fn = tc.get("function") if isinstance(tc.get("function"), dict) else {}
+            return meta["function_name"], fn.get("arguments")
     return None
 
 
@@ -60,6 +84,7 @@ class _History:
         self.src = src
         self.pending: dict[Any, int] = {}
         self.t0: float | None = None
+        self.last: int | None = None  # the latest call: what an observation without cause answers
 
     def _t_ms(self, e: dict[str, Any]) -> int | None:
         t = _ts(e)
@@ -70,15 +95,22 @@ class _History:
 
     def _call(self, key: Any, tool: str, call: bytes, line: int, e: dict[str, Any]) -> None:
         k = self.run.add_call(Call(tool, call, line=line, t_ms=self._t_ms(e)))
+        self.last = k
         if key is not None:
             self.pending[key] = k
 
     def _answer(self, key: Any, ok: bool, text: bytes, line: int) -> None:
-        k = self.pending.pop(key, None)
+        k = self.pending.pop(key, None) if key is not None else self.last
         if k is not None:
             self.run.report(k, ok, text, line)
+            if k == self.last:
+                self.last = None
 
     def event(self, e: Any, line: int, where: str) -> None:
+        if isinstance(e, list) and len(e) == 2 and all(isinstance(x, dict) for x in e):
+            for j, x in enumerate(e):  # the older [action, observation] pairs
+                self.event(x, line, f"{where}[{j}]")
+            return
         if not isinstance(e, dict):
             raise self.src.error(line or None, "an event must be a JSON object", where)
         kind = e.get("kind")
@@ -93,14 +125,24 @@ class _History:
         name = e["action"]
         if name in NOT_TOOLS or e.get("source") == "user":
             return
-        args = e.get("args", {})
-        if not isinstance(args, dict):
-            raise self.src.error(line or None, "args must be an object", where + ".args")
+        if "args" in e:
+            args = e["args"]
+            if not isinstance(args, dict):
+                raise self.src.error(line or None, "args must be an object", where + ".args")
+        else:  # the older flat events: the args are the event's other keys
+            args = {k: v for k, v in e.items() if k not in FLAT_EVENT_KEYS}
+        model = _model_call(e)
+        if model is not None:  # the call as the model made it
+            self._call(e.get("id"), model[0], call_of_text(*model), line, e)
+            return
         args = {k: v for k, v in args.items() if k not in BOOKKEEPING}
         self._call(e.get("id"), name, call_of(name, args), line, e)
 
+    def _key(self, e: dict[str, Any]) -> Any:
+        return e["id"] if "id" in e else ("#", self.run.n_calls)
+
     def _v0_observation(self, e: dict[str, Any], line: int) -> None:
-        extras = e.get("extras") if isinstance(e.get("extras"), dict) else {}
+        extras = e.get("extras") if isinstance(e.get("extras"), dict) else e
         code = _exit_code(extras)
         text = text_bytes(e.get("content"))
         if code is not None:
