@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from microloop_tools import cli
 from microloop_tools.build import build
 from microloop_tools.paths import BOARDS_DIR
