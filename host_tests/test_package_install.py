@@ -309,8 +309,8 @@ def test_device_side_from_the_installed_package_mip_then_mpy(extras):
             "import sys\nfrom microloop_tools.link import DeviceLink\n"
             f"L = DeviceLink.open({port!r})\nh = L.handshake(timeout=10)\n"
             "import microloop_mpy\n"
-            "print(h.fw == microloop_mpy.__version__, L.check(b'{\"tool\": \"t\", \"args\": {}}').verdict)\n"
-            "L.close()\n")
+            "v = L.check(b'{\"tool\": \"t\", \"args\": {}}').verdict\n"
+            "print(h.fw == microloop_mpy.__version__, v)\nL.close()\n")
         assert hello.stdout.split() == ["True", "0"]
     finally:
         vb.send_signal(signal.SIGTERM)

@@ -3,6 +3,7 @@
 # OpenAI-compatible guarding proxy. Host-only: nothing in microloop_mpy may import it.
 # Importing this package must not import any agent framework (they are optional).
 from microloop_host.canonical import call_bytes, result_bytes
+from microloop_host.extras import MissingExtra
 from microloop_host.guardrail import (
     BlockedResult,
     Guardrail,
@@ -17,6 +18,7 @@ __version__ = "0.1.0"
 __all__ = [
     "PRESETS",
     "BlockedResult",
+    "MissingExtra",
     "Guardrail",
     "ToolBlocked",
     "Verdict",

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -40,7 +41,12 @@ def _board(value: str) -> str:
     try:
         boards.load(value)
     except ValueError as e:
+        if isinstance(e, json.JSONDecodeError):
+            raise argparse.ArgumentTypeError(f"{value}: not JSON ({e})") from None
         raise argparse.ArgumentTypeError(str(e)) from None
+    except (OSError, UnicodeDecodeError, AttributeError, KeyError, TypeError) as e:
+        raise argparse.ArgumentTypeError(
+            f"{value}: bad board file ({type(e).__name__}: {e})") from None
     return value
 
 
