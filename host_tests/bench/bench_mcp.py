@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -25,19 +26,43 @@ from mcp_helpers import FAILING_SERVER, fs_server, guard_cmd, session  # noqa: E
 POLICY = "default"
 
 
+def guard_cpu_s() -> float | None:
+    """CPU seconds (user + system) used so far by this process's `microloop mcp` children
+    (Linux /proc; None elsewhere): the guard's own cost, less sensitive to a busy machine
+    than wall time."""
+    total, found = 0.0, False
+    try:
+        pids = [p for p in os.listdir("/proc") if p.isdigit()]
+    except OSError:
+        return None
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                cmd = fh.read()
+        except OSError:
+            continue
+        if int(fields[1]) == os.getpid() and b"microloop_tools.cli\0mcp" in cmd:
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            found = True
+    return total if found else None
+
+
 def pct(values: list[float], p: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(p) - 1] if p < 100 else \
         max(values)
 
 
 async def measure(server: list[str], calls: int, tool: str,
-                  args_of: Any) -> tuple[list[float], list[float]]:
+                  args_of: Any) -> tuple[list[float], list[float], float | None]:
     direct: list[float] = []
     guarded: list[float] = []
     async with session(server) as d, session(guard_cmd(server, "--policy", POLICY)) as g:
         for i in range(20):  # warm-up, not counted
             await d.call_tool(tool, args_of(-1 - i))
             await g.call_tool(tool, args_of(-1 - i))
+        cpu0 = guard_cpu_s()
         for i in range(calls):
             for s, out in ((d, direct), (g, guarded)) if i % 2 else ((g, guarded), (d, direct)):
                 t0 = time.perf_counter()
@@ -45,7 +70,9 @@ async def measure(server: list[str], calls: int, tool: str,
                 out.append((time.perf_counter() - t0) * 1000)
                 if r.isError:
                     raise RuntimeError(f"{tool} failed: {r.content}")
-    return direct, guarded
+        cpu1 = guard_cpu_s()
+    cpu = None if cpu0 is None or cpu1 is None else (cpu1 - cpu0) * 1000 / calls
+    return direct, guarded, cpu
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,17 +93,20 @@ def main(argv: list[str] | None = None) -> int:
                     fs_server(files), args.calls, "get_file_info",
                     lambda i: {"path": str(files / f"f{i}.txt")})))
         anyio.run(both)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"microloop mcp: latency per tools/call over stdio (ms), {args.calls} calls per "
-          f"session, policy {POLICY!r}")
-    print("(added = guarded minus direct, per percentile; sessions called in turn)")
+          f"session, policy {POLICY!r}, load average {load:.1f} on {os.cpu_count()} cores")
+    print("(added = guarded minus direct, per percentile; sessions called in turn; guard CPU ="
+          " user+system time of the microloop mcp process per call)")
     head = (f"{'server, tool':<38} | {'direct p50':>10} {'p99':>6} | {'guarded p50':>11} "
-            f"{'p99':>6} | {'added p50':>9} {'p99':>6}")
+            f"{'p99':>6} | {'added p50':>9} {'p99':>6} | {'guard CPU':>9}")
     print(head)
     print("-" * len(head))
-    for name, d, g in rows:
+    for name, d, g, cpu in rows:
         d50, d99, g50, g99 = pct(d, 50), pct(d, 99), pct(g, 50), pct(g, 99)
+        cpu_text = "n/a" if cpu is None else f"{cpu:.3f}"
         print(f"{name:<38} | {d50:>10.3f} {d99:>6.3f} | {g50:>11.3f} {g99:>6.3f} | "
-              f"{g50 - d50:>9.3f} {g99 - d99:>6.3f}")
+              f"{g50 - d50:>9.3f} {g99 - d99:>6.3f} | {cpu_text:>9}")
     return 0
 
 
