@@ -197,7 +197,19 @@ def test_malformed_messages_get_jsonrpc_errors(tmp_path: Path) -> None:
 
 # -- pass-through ------------------------------------------------------------------------
 def test_everything_but_tools_call_passes_through() -> None:
+    seen: list[Any] = []  # log messages and progress notifications, in arrival order
+
+    async def on_log(params: Any) -> None:
+        seen.append(("log", params.level, params.logger, params.data))
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append(("progress", progress, total, message))
+
     async def listing(s: ClientSession) -> tuple[Any, ...]:
+        seen.clear()
+        r = await s.call_tool("progress", {"job": "j1"}, progress_callback=on_progress)
+        assert text_of(r) == "done"
+        notes = list(seen)
         tools = await s.list_tools()
         res = await s.list_resources()
         read = await s.read_resource("test://hello")  # type: ignore[arg-type]
@@ -205,18 +217,21 @@ def test_everything_but_tools_call_passes_through() -> None:
         with pytest.raises(McpError) as e:  # the server has no prompts: its error, unchanged
             await s.list_prompts()
         return (tools.model_dump(), res.model_dump(), read.model_dump(), e.value.error.code,
-                e.value.error.message)
+                e.value.error.message, notes)
 
     async def body() -> None:
-        async with session(FAILING_SERVER) as direct:
+        async with session(FAILING_SERVER, logging_callback=on_log) as direct:
             want = await listing(direct)
             want_info = direct.get_server_capabilities()
-        async with session(guard_cmd(FAILING_SERVER)) as guarded:
+        async with session(guard_cmd(FAILING_SERVER), logging_callback=on_log) as guarded:
             got = await listing(guarded)
             got_info = guarded.get_server_capabilities()
         assert got == want
         assert got_info == want_info
         assert want[2]["contents"][0]["text"] == "hello resource"
+        assert want[5] == [("log", "info", "test", "working on j1"),
+                           ("progress", 1, 3, "step 1"), ("progress", 2, 3, "step 2"),
+                           ("progress", 3, 3, "step 3")]
 
     run(body)
 
