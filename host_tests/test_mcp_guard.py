@@ -14,7 +14,7 @@ from typing import Any
 import anyio
 import pytest
 from mcp import ClientSession
-from mcp.client.streamable_http import streamablehttp_client
+from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import McpError
 
 from mcp_helpers import (
@@ -271,6 +271,21 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _children(pid: int) -> list[int]:
+    """Live child processes of `pid` (Linux /proc)."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            out.append(int(entry.name))
+    return out
+
+
 def test_http_front(tmp_path: Path) -> None:
     port = _free_port()
     log = tmp_path / "calls.jsonl"
@@ -291,9 +306,10 @@ def test_http_front(tmp_path: Path) -> None:
 
         async def one_session(tag: str) -> list[Any]:
             url = f"http://127.0.0.1:{port}/mcp"
-            async with streamablehttp_client(url) as (read, write, _):
+            async with streamable_http_client(url) as (read, write, _):
                 async with ClientSession(read, write) as s:
                     await s.initialize()
+                    assert _children(proc.pid)  # the session's server process runs
                     names = [t.name for t in (await s.list_tools()).tools]
                     out = [names]
                     for _ in range(4):
@@ -313,7 +329,13 @@ def test_http_front(tmp_path: Path) -> None:
                 tg.start_soon(one, "/b")
             return [res["/a"], res["/b"]]
 
-        for tag, out in zip(("/a", "/b"), run(both)):
+        results = run(both)
+        # both clients closed their sessions (DELETE): their server processes are stopped
+        deadline = time.monotonic() + 20
+        while _children(proc.pid):
+            assert time.monotonic() < deadline, _children(proc.pid)
+            time.sleep(0.1)
+        for tag, out in zip(("/a", "/b"), results):
             assert "echo" in out[0] and "flaky" in out[0]
             assert [x[0] for x in out[1:5]] == [True] * 4
             assert all(x[1].startswith("attempt ") for x in out[1:4])
