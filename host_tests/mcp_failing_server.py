@@ -22,7 +22,7 @@ from mcp.shared.exceptions import McpError
 server: Server = Server("microloop-test-server")
 _counter = itertools.count(1)
 _STARTS = os.environ.get("MICROLOOP_TEST_STARTS")
-TOOLS = ("echo", "boom", "flaky", "rpc_error", "hang", "crash", "slow", "starts")
+TOOLS = ("echo", "boom", "flaky", "rpc_error", "hang", "crash", "slow", "starts", "progress")
 
 
 @server.list_tools()
@@ -49,6 +49,16 @@ async def call_tool(name: str, args: dict[str, Any]) -> list[types.TextContent]:
     elif name == "slow":
         await anyio.sleep(int(args.get("ms", 0)) / 1000)
         text = str(args.get("tag", ""))
+    elif name == "progress":  # a log message and 3 progress notifications, then "done"
+        ctx = server.request_context
+        await ctx.session.send_log_message("info", f"working on {args.get('job')}",
+                                           logger="test", related_request_id=ctx.request_id)
+        token = ctx.meta.progressToken if ctx.meta else None
+        if token is not None:
+            for i in range(1, 4):
+                await ctx.session.send_progress_notification(
+                    token, i, 3, message=f"step {i}", related_request_id=str(ctx.request_id))
+        text = "done"
     elif name == "starts":
         text = "0"
         if _STARTS:

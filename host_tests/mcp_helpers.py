@@ -42,12 +42,14 @@ def write_policy(path: Path, policy: dict[str, Any]) -> str:
 
 @asynccontextmanager
 async def session(cmd: Sequence[str], env: dict[str, str] | None = None,
-                  timeout: float = CALL_TIMEOUT) -> AsyncIterator[ClientSession]:
-    """An initialized client session with the MCP server run by `cmd`."""
+                  timeout: float = CALL_TIMEOUT, **kw: Any) -> AsyncIterator[ClientSession]:
+    """An initialized client session with the MCP server run by `cmd` (`kw` goes to
+    ClientSession: callbacks)."""
     params = StdioServerParameters(command=cmd[0], args=list(cmd[1:]),
                                    env={**os.environ, **(env or {})}, cwd=str(ROOT))
     async with stdio_client(params) as (read, write):
-        async with ClientSession(read, write, read_timeout_seconds=timedelta(seconds=timeout)) as s:
+        async with ClientSession(read, write, read_timeout_seconds=timedelta(seconds=timeout),
+                                 **kw) as s:
             await s.initialize()
             yield s
 

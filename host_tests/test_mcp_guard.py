@@ -14,7 +14,7 @@ from typing import Any
 import anyio
 import pytest
 from mcp import ClientSession
-from mcp.client.streamable_http import streamablehttp_client
+from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import McpError
 
 from mcp_helpers import (
@@ -197,7 +197,19 @@ def test_malformed_messages_get_jsonrpc_errors(tmp_path: Path) -> None:
 
 # -- pass-through ------------------------------------------------------------------------
 def test_everything_but_tools_call_passes_through() -> None:
+    seen: list[Any] = []  # log messages and progress notifications, in arrival order
+
+    async def on_log(params: Any) -> None:
+        seen.append(("log", params.level, params.logger, params.data))
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append(("progress", progress, total, message))
+
     async def listing(s: ClientSession) -> tuple[Any, ...]:
+        seen.clear()
+        r = await s.call_tool("progress", {"job": "j1"}, progress_callback=on_progress)
+        assert text_of(r) == "done"
+        notes = list(seen)
         tools = await s.list_tools()
         res = await s.list_resources()
         read = await s.read_resource("test://hello")  # type: ignore[arg-type]
@@ -205,18 +217,21 @@ def test_everything_but_tools_call_passes_through() -> None:
         with pytest.raises(McpError) as e:  # the server has no prompts: its error, unchanged
             await s.list_prompts()
         return (tools.model_dump(), res.model_dump(), read.model_dump(), e.value.error.code,
-                e.value.error.message)
+                e.value.error.message, notes)
 
     async def body() -> None:
-        async with session(FAILING_SERVER) as direct:
+        async with session(FAILING_SERVER, logging_callback=on_log) as direct:
             want = await listing(direct)
             want_info = direct.get_server_capabilities()
-        async with session(guard_cmd(FAILING_SERVER)) as guarded:
+        async with session(guard_cmd(FAILING_SERVER), logging_callback=on_log) as guarded:
             got = await listing(guarded)
             got_info = guarded.get_server_capabilities()
         assert got == want
         assert got_info == want_info
         assert want[2]["contents"][0]["text"] == "hello resource"
+        assert want[5] == [("log", "info", "test", "working on j1"),
+                           ("progress", 1, 3, "step 1"), ("progress", 2, 3, "step 2"),
+                           ("progress", 3, 3, "step 3")]
 
     run(body)
 
@@ -256,6 +271,21 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _children(pid: int) -> list[int]:
+    """Live child processes of `pid` (Linux /proc)."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            out.append(int(entry.name))
+    return out
+
+
 def test_http_front(tmp_path: Path) -> None:
     port = _free_port()
     log = tmp_path / "calls.jsonl"
@@ -276,9 +306,10 @@ def test_http_front(tmp_path: Path) -> None:
 
         async def one_session(tag: str) -> list[Any]:
             url = f"http://127.0.0.1:{port}/mcp"
-            async with streamablehttp_client(url) as (read, write, _):
+            async with streamable_http_client(url) as (read, write, _):
                 async with ClientSession(read, write) as s:
                     await s.initialize()
+                    assert _children(proc.pid)  # the session's server process runs
                     names = [t.name for t in (await s.list_tools()).tools]
                     out = [names]
                     for _ in range(4):
@@ -298,7 +329,13 @@ def test_http_front(tmp_path: Path) -> None:
                 tg.start_soon(one, "/b")
             return [res["/a"], res["/b"]]
 
-        for tag, out in zip(("/a", "/b"), run(both)):
+        results = run(both)
+        # both clients closed their sessions (DELETE): their server processes are stopped
+        deadline = time.monotonic() + 20
+        while _children(proc.pid):
+            assert time.monotonic() < deadline, _children(proc.pid)
+            time.sleep(0.1)
+        for tag, out in zip(("/a", "/b"), results):
             assert "echo" in out[0] and "flaky" in out[0]
             assert [x[0] for x in out[1:5]] == [True] * 4
             assert all(x[1].startswith("attempt ") for x in out[1:4])

@@ -107,6 +107,8 @@ def run(args: argparse.Namespace, server_cmd: list[str]) -> int:
             anyio.run(_serve_stdio, new_relay)
     except BaseExceptionGroup as eg:  # anyio wraps what a task raised
         leaf = _first_leaf(eg)
+        if isinstance(leaf, KeyboardInterrupt):
+            return EXIT_OK
         if isinstance(leaf, (OSError, ValueError)):
             raise ValueError(f"cannot run the MCP server: {leaf}") from None
         raise
@@ -118,10 +120,24 @@ def run(args: argparse.Namespace, server_cmd: list[str]) -> int:
 
 
 async def _serve_stdio(new_relay: Any) -> None:
+    import signal
+
+    import anyio
+
     from microloop_host.mcp_stdio import stdio_front
 
-    async with stdio_front() as (read, write):
-        await new_relay().serve(read, write)
+    async def stop_on_signal(scope: anyio.CancelScope) -> None:
+        # Ctrl-C or SIGTERM: end the session cleanly (the server process is stopped too)
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for _ in signals:
+                scope.cancel()
+                return
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(stop_on_signal, tg.cancel_scope)
+        async with stdio_front() as (read, write):
+            await new_relay().serve(read, write)
+        tg.cancel_scope.cancel()
 
 
 def _first_leaf(eg: BaseExceptionGroup) -> BaseException:

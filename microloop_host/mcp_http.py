@@ -1,7 +1,8 @@
 # The streamable-HTTP front of `microloop mcp --http HOST:PORT`: the SDK's
 # StreamableHTTPServerTransport serves http://HOST:PORT/mcp; each MCP session (a client's
 # initialize without a session id) gets its own Relay, so its own server process and its
-# own guard, until the client deletes the session or the front stops.
+# own guard, until the client deletes the session, it is idle for 30 minutes, or the front
+# stops.
 from __future__ import annotations
 
 import sys
@@ -19,6 +20,7 @@ from starlette.responses import JSONResponse
 from microloop_host.mcp_relay import Relay
 
 PATH = "/mcp"
+IDLE_TIMEOUT = 1800.0  # seconds without a request in flight before a session is dropped
 
 
 class HttpFront:
@@ -44,7 +46,8 @@ class HttpFront:
         sid = Request(scope).headers.get(MCP_SESSION_ID_HEADER)
         if sid is None:
             t = StreamableHTTPServerTransport(mcp_session_id=uuid4().hex,
-                                              security_settings=self.security)
+                                              security_settings=self.security,
+                                              idle_timeout=IDLE_TIMEOUT)
             assert t.mcp_session_id is not None
             self.sessions[t.mcp_session_id] = t
             await self.tg.start(self._run_session, t)
@@ -62,7 +65,9 @@ class HttpFront:
         try:
             async with t.connect() as (read, write):
                 task_status.started()
-                await self.new_relay().serve(read, write)
+                # an idle session ends (with its server process) after IDLE_TIMEOUT
+                with t.idle_scope or anyio.CancelScope():
+                    await self.new_relay().serve(read, write)
         except Exception as exc:
             print(f"microloop mcp: session {t.mcp_session_id} ended: {exc}", file=sys.stderr)
         finally:

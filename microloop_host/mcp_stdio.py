@@ -44,8 +44,8 @@ async def stdio_front() -> AsyncIterator[tuple[Any, Any]]:
     wtrans, wproto = await loop.connect_write_pipe(asyncio.streams.FlowControlMixin, fout)
     writer = asyncio.StreamWriter(wtrans, wproto, None, loop)
 
-    read_w, read_r = anyio.create_memory_object_stream[SessionMessage | Exception](0)
-    write_w, write_r = anyio.create_memory_object_stream[SessionMessage](0)
+    read_w, read_r = anyio.create_memory_object_stream[SessionMessage | Exception](32)
+    write_w, write_r = anyio.create_memory_object_stream[SessionMessage](32)
 
     async def read_lines() -> None:
         async with read_w:
