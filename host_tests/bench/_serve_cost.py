@@ -40,6 +40,7 @@ def run(case, frames, per):
     srv = microloop_serve.Server({"max_call_bytes": 8192}, inp=io.BytesIO(data), out=Sink(),
                                  poll_obj=sys.stdin)
     srv._wait = lambda ms: True  # the bytes are all there (both protocol versions call it)
+    srv._ipoll = None  # (protocol 2 polls inline when it has ipoll)
     gc.collect()
     gc.disable()
     a0 = gc.mem_alloc()

@@ -72,7 +72,10 @@ def run(L: link.DeviceLink, n: int, max_call: int) -> dict:
 def device_cost(port: str | None, flash: Path | None) -> str:
     """_serve_cost.py on the board (mpremote run) or on the virtual board's unix port."""
     if port:
-        r = subprocess.run([tool("mpremote"), "connect", port, "resume", "run", str(COST)],
+        # then serve again: `run` leaves the board at the REPL
+        r = subprocess.run([tool("mpremote"), "connect", port, "resume", "run", str(COST),
+                            "+", "exec", "--no-follow",
+                            "import microloop_serve; microloop_serve.serve()"],
                            capture_output=True, text=True, timeout=600)
     else:
         r = subprocess.run([micropython(), "-X", "heapsize=512k", str(COST)], cwd=flash,
