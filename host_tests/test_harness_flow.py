@@ -160,3 +160,51 @@ def test_frames_on_window_and_grant_boundaries(built, tmp_path):
             time.sleep(0.05)
         d = json.loads(out.read_text())
     assert d["dropped"] == 0 and d["received"] == sent and d["high"] <= window
+
+
+class _OldDevice:
+    """A pyserial stand-in answering HELLO like a protocol-1 board (no window, no grants)."""
+
+    def __init__(self) -> None:
+        self.out = b""
+
+    @property
+    def in_waiting(self) -> int:
+        return len(self.out)
+
+    def write(self, data: bytes) -> int:
+        for line in data.split(b"\n"):
+            f = line.split(b" ")
+            if len(f) >= 2 and f[1] == b"HELLO":
+                self.out += f[0] + (b" OK HELLO proto=1 fw=0.1.0 impl=micropython platform=rp2 "
+                                    b"buf=8193 max_call_bytes=8192 crc=1 timeout_ms=1000\n")
+        return len(data)
+
+    def read(self, n: int = 1) -> bytes:
+        data, self.out = self.out[:n], self.out[n:]
+        return data
+
+    def flush(self) -> None:
+        pass
+
+    def reset_input_buffer(self) -> None:
+        self.out = b""
+
+
+def test_a_protocol_1_device_is_a_clear_error():
+    L = link.DeviceLink(ser=_OldDevice(), port="/dev/ttyACM9")
+    with pytest.raises(link.LinkError) as e:
+        L.handshake(timeout=2.0)
+    assert str(e.value).startswith("/dev/ttyACM9: the device speaks serial protocol 1, this "
+                                   "harness 2: deploy the matching firmware")
+
+
+def test_a_window_below_the_protocol_minimum_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="below the protocol's minimum 128"):
+        link.DeviceLink(ser=_OldDevice(), window=64)
+    (tmp_path / "tiny.json").write_text(json.dumps({
+        "name": "tiny", "chip": "x", "micropython_port": "x", "mpy_arch": "armv6m",
+        "max_call_bytes": 1024, "serial_window": 100}))
+    with pytest.raises(ValueError, match="serial_window must be an integer >= 128"):
+        boards.load("tiny", boards_dir=tmp_path)
+    assert all(boards.load(n).serial_window >= link.WIN_MIN for n in boards.names())
