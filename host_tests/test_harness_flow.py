@@ -208,3 +208,48 @@ def test_a_window_below_the_protocol_minimum_is_refused(tmp_path):
     with pytest.raises(ValueError, match="serial_window must be an integer >= 128"):
         boards.load("tiny", boards_dir=tmp_path)
     assert all(boards.load(n).serial_window >= link.WIN_MIN for n in boards.names())
+
+
+HEAP_SCRIPT = r'''
+import io, sys, micropython
+import microloop_serve
+from binascii import crc32
+
+class Sink:
+    def write(self, b, n=-1):
+        return n
+
+def frame(seq, payload):
+    return b"%d OUTCOME %d %08x 1 -\n" % (seq, len(payload), crc32(payload)) + payload
+
+body = bytes(range(256)) * 8  # 2048 bytes: every chunk view is kept
+data = frame(1, body) + frame(2, body)
+srv = microloop_serve.Server({"max_call_bytes": 4096}, inp=io.BytesIO(data), out=Sink(),
+                             wait=lambda ms: True)
+print("first", srv.step())  # makes the chunk views
+n = srv._line()
+srv._split(n)
+ln = srv._num(2)
+micropython.heap_lock()
+try:
+    r = srv._payload(ln)
+    ok = True
+except MemoryError:
+    ok = False
+micropython.heap_unlock()
+print("payload", r if ok else "ALLOCATED", bytes(srv.mv[0:ln]) == body)
+'''
+
+
+def test_reading_a_payload_allocates_nothing_once_its_views_exist(built, tmp_path):
+    # a 2 KB payload read behind micropython.heap_lock(): chunks, grants and waits included
+    script = tmp_path / "heap.py"
+    script.write_text(HEAP_SCRIPT)
+    import os
+    import subprocess
+
+    env = dict(os.environ, MICROPYPATH=f"{built}:{built / 'lib'}")
+    r = subprocess.run([vboard.micropython(), str(script)], cwd=built, env=env,
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.split("\n")[:2] == ["first True", "payload 2048 True"], r.stdout
