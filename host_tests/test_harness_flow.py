@@ -113,21 +113,22 @@ def assert_lossless(s: Session) -> None:
     assert not s.mismatches, s.mismatches
 
 
-@pytest.mark.parametrize("board,cap", [("unix", None), ("esp32", ESP32_RING)])
+@pytest.mark.parametrize("board,cap", [(None, link.WIN_MIN), ("esp32", ESP32_RING)])
 def test_no_byte_is_lost_behind_a_capped_ring(built, tmp_path, board, cap):
-    window = boards.load(board).serial_window
-    cap = cap or window  # the virtual board: a ring exactly as large as the window
+    # the protocol's smallest window behind a ring exactly that large; the ESP32's window
+    # (boards/esp32.json) behind the ESP32's ring
+    window = boards.load(board).serial_window if board else link.WIN_MIN
     with capped_board(built, tmp_path, cap, busy_ms=[0, 1, 3, 0, 2]) as vb:
         s = run_session(vb, window, flow=True)
     assert_lossless(s)
     assert s.payload_bytes > 70_000 and s.device["rx_bytes"] == s.payload_bytes
-    print(f"\n{board}: window {window}, ring {cap}: {s.tx_bytes} B written, "
+    print(f"\n{board or 'smallest window'}: window {window}, ring {cap}: {s.tx_bytes} B written, "
           f"{s.device['received']} received, {s.device['dropped']} dropped, "
           f"ring high-water {s.device['high']}; payload {s.payload_bytes / s.seconds / 1024:.0f} KB/s")
 
 
 def test_the_same_check_fails_with_flow_control_off(built, tmp_path):
-    window = boards.load("unix").serial_window
+    window = link.WIN_MIN
     with capped_board(built, tmp_path, window, busy_ms=[0, 1, 3, 0, 2]) as vb:
         s = run_session(vb, window, flow=False)
     with pytest.raises(AssertionError):
@@ -140,7 +141,7 @@ def test_the_same_check_fails_with_flow_control_off(built, tmp_path):
 def test_frames_on_window_and_grant_boundaries(built, tmp_path):
     # header + payload of exactly the window, a grant multiple, and one byte either side: an
     # off-by-one in the credit shows as a stall (timeout) or a byte the ring dropped
-    window = boards.load("unix").serial_window
+    window = link.WIN_MIN
     ref = Guard({"max_call_bytes": 4096})
     totals = [t + d for t in (window, 2 * link.GRANT + window, 5 * link.GRANT) for d in (-1, 0, 1)]
     with capped_board(built, tmp_path, window, busy_ms=[2, 0, 3]) as vb:
@@ -159,3 +160,96 @@ def test_frames_on_window_and_grant_boundaries(built, tmp_path):
             time.sleep(0.05)
         d = json.loads(out.read_text())
     assert d["dropped"] == 0 and d["received"] == sent and d["high"] <= window
+
+
+class _OldDevice:
+    """A pyserial stand-in answering HELLO like a protocol-1 board (no window, no grants)."""
+
+    def __init__(self) -> None:
+        self.out = b""
+
+    @property
+    def in_waiting(self) -> int:
+        return len(self.out)
+
+    def write(self, data: bytes) -> int:
+        for line in data.split(b"\n"):
+            f = line.split(b" ")
+            if len(f) >= 2 and f[1] == b"HELLO":
+                self.out += f[0] + (b" OK HELLO proto=1 fw=0.1.0 impl=micropython platform=rp2 "
+                                    b"buf=8193 max_call_bytes=8192 crc=1 timeout_ms=1000\n")
+        return len(data)
+
+    def read(self, n: int = 1) -> bytes:
+        data, self.out = self.out[:n], self.out[n:]
+        return data
+
+    def flush(self) -> None:
+        pass
+
+    def reset_input_buffer(self) -> None:
+        self.out = b""
+
+
+def test_a_protocol_1_device_is_a_clear_error():
+    L = link.DeviceLink(ser=_OldDevice(), port="/dev/ttyACM9")
+    with pytest.raises(link.LinkError) as e:
+        L.handshake(timeout=2.0)
+    assert str(e.value).startswith("/dev/ttyACM9: the device speaks serial protocol 1, this "
+                                   "harness 2: deploy the matching firmware")
+
+
+def test_a_window_below_the_protocol_minimum_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="below the protocol's minimum 128"):
+        link.DeviceLink(ser=_OldDevice(), window=64)
+    (tmp_path / "tiny.json").write_text(json.dumps({
+        "name": "tiny", "chip": "x", "micropython_port": "x", "mpy_arch": "armv6m",
+        "max_call_bytes": 1024, "serial_window": 100}))
+    with pytest.raises(ValueError, match="serial_window must be an integer >= 128"):
+        boards.load("tiny", boards_dir=tmp_path)
+    assert all(boards.load(n).serial_window >= link.WIN_MIN for n in boards.names())
+
+
+HEAP_SCRIPT = r'''
+import io, sys, micropython
+import microloop_serve
+from binascii import crc32
+
+class Sink:
+    def write(self, b, n=-1):
+        return n
+
+def frame(seq, payload):
+    return b"%d OUTCOME %d %08x 1 -\n" % (seq, len(payload), crc32(payload)) + payload
+
+body = bytes(range(256)) * 8  # 2048 bytes: every chunk view is kept
+data = frame(1, body) + frame(2, body)
+srv = microloop_serve.Server({"max_call_bytes": 4096}, inp=io.BytesIO(data), out=Sink(),
+                             wait=lambda ms: True)
+print("first", srv.step())  # makes the chunk views
+n = srv._line()
+srv._split(n)
+ln = srv._num(2)
+micropython.heap_lock()
+try:
+    r = srv._payload(ln)
+    ok = True
+except MemoryError:
+    ok = False
+micropython.heap_unlock()
+print("payload", r if ok else "ALLOCATED", bytes(srv.mv[0:ln]) == body)
+'''
+
+
+def test_reading_a_payload_allocates_nothing_once_its_views_exist(built, tmp_path):
+    # a 2 KB payload read behind micropython.heap_lock(): chunks, grants and waits included
+    script = tmp_path / "heap.py"
+    script.write_text(HEAP_SCRIPT)
+    import os
+    import subprocess
+
+    env = dict(os.environ, MICROPYPATH=f"{built}:{built / 'lib'}")
+    r = subprocess.run([vboard.micropython(), str(script)], cwd=built, env=env,
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.split("\n")[:2] == ["first True", "payload 2048 True"], r.stdout

@@ -97,8 +97,8 @@ def test_partial_header_and_partial_payload_time_out(dev):
     t0 = time.monotonic()
     assert next_line(dev) == "- ERR TIMEOUT partial header line, then silence"
     assert 0.8 < time.monotonic() - t0 < 4.0
-    # 200 payload bytes come as chunks of 8, 64, 64, 64: the host stops after two chunks
-    raw(dev, b"13 CHECK 200 -\n" + b"x" * 72)
+    # 200 payload bytes come as chunks of 64, 64, 64, 8: the host stops after two chunks
+    raw(dev, b"13 CHECK 200 -\n" + b"x" * 128)
     t0 = time.monotonic()
     assert next_line(dev) == "13 ERR TIMEOUT payload cut short, then silence"
     assert 0.8 < time.monotonic() - t0 < 4.0
