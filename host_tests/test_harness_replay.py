@@ -69,7 +69,7 @@ def test_deploy_with_mpremote_then_replay_everything_in_parity(blank_vb, tmp_pat
     assert all(isinstance(r["us"], int) and 0 <= r["us"] < 100_000 for r in calls)
     done = {r["traj"] for r in recs if r["type"] == "traj_done"}
     assert done == {p.stem for p in TRAJS}
-    assert "TOTAL" in out and "dev µs p50" in out and "parity" in out
+    assert "TOTAL" in out and "dev µs p50" in out and "parity" in out, out
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

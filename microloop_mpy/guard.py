@@ -49,6 +49,10 @@ class Guard:
             self._decoder = Scanner(p.max_depth, KEY_SLOTS)
         if HIST_STEP is not None and p.history <= 10922:  # the native step: a 16-bit index
             self._history = History(p.history, p.window, p.cycle_period)
+        elif USE_CPYTHON_SCAN:
+            from ._cpython_history import FastHistory
+
+            self._history = FastHistory(p.history, p.window, p.cycle_period)
         else:
             from .detectors import PyHistory
 
