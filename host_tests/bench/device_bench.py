@@ -1,6 +1,7 @@
-# On-device benchmark (a report, never a test): runs unchanged on CPython, the unix port and a
-# board (`mpremote connect PORT run host_tests/bench/device_bench.py`, or
-# `python host_tests/bench/bench_device.py --port PORT`). On the device's own clock
+# On-device benchmark (a report, never a test): runs unchanged on CPython (`make bench` runs
+# it there), the unix port (`MICROPYPATH=. .venv/bin/micropython host_tests/bench/device_bench.py`)
+# and a board with the guard installed (`mpremote connect PORT run
+# host_tests/bench/device_bench.py`). On the device's own clock
 # (time.ticks_us): check() p50/p99 of the default policy on 152-byte http_get calls, 24
 # distinct calls in turn and one call repeated, next to a naive guard measured in the same
 # run (json.loads, sorted keys, json.dumps per value, binascii.crc32, a 32-entry list scan),
