@@ -96,9 +96,14 @@ def run_session(vb: vboard.VirtualBoard, window: int, flow: bool, max_errors: in
         s.tx_bytes = L.tx_bytes
     out = vb.flash_dir / "capped_result.json"
     end = time.monotonic() + 5
-    while not out.exists() and time.monotonic() < end:
-        time.sleep(0.05)
-    s.device = json.loads(out.read_text())
+    while True:  # the device may be part way through writing it: wait for whole JSON
+        try:
+            s.device = json.loads(out.read_text())
+            break
+        except (OSError, ValueError):
+            if time.monotonic() >= end:
+                raise
+            time.sleep(0.05)
     s.cap = s.device["cap"]
     return s
 
