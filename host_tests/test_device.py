@@ -255,6 +255,11 @@ def test_heap_lock_replay_allocates_nothing(installed, staged, tmp_path):
     t0 = time.monotonic()
     got = run_on_device(installed.device, dev_script)
     wall = time.monotonic() - t0
+    # the guard's own notice at import (e.g. "native pass not compiled here") is no verdict
+    notes = [x for x in got if x.startswith("microloop_mpy:")]
+    got = [x for x in got if not x.startswith("microloop_mpy:")]
+    for x in notes:
+        print(f"[{installed.kind}] device said: {x}")
     fails = got[-1] if got else ""
     skipped = sum(1 for x in got if x.startswith("SKIP"))
     steps = sum(1 for x in got if x.startswith("{"))
