@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 
+from microloop_tools import deploy
 from runtimes import ROOT, run_mp
 
 NO_PORT = "no --device-port given: device checks need a board or the emulated Pico, see README"
@@ -42,13 +43,7 @@ LIB = "lib/microloop_mpy"
 T_INSTALL, T_RUN, T_REPLAY = 900, 1800, 3600
 REPLAY_ANSWER_TIMEOUT = 60.0  # seconds per device answer (also the HELLO wait after a reset)
 
-PREP_LIB = (
-    "import os\n"
-    "for d in ('lib', 'lib/microloop_mpy'):\n"
-    "    try:\n"
-    "        os.mkdir(d)\n"
-    "    except OSError:\n"
-    "        pass\n"
+PREP_LIB = deploy.MKDIRS + (  # the deploy's own folders, then no old guard file in them
     "for f in os.listdir('lib/microloop_mpy'):\n"
     "    if f.endswith('.py') or f.endswith('.mpy'):\n"
     "        os.remove('lib/microloop_mpy/' + f)\n"
