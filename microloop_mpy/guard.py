@@ -196,7 +196,8 @@ class Guard:
             thr = self._loops
             if tool >= 0:
                 thr = self._tool_loops[tool]
-            if (tool >= 0 and self._tool_exempt[tool]) or (h.c_fl & F_NEW and not thr[T_RETRIES]):
+            new = h.sv[11] & F_NEW  # the candidate's flags (history.py _C_FL)
+            if (tool >= 0 and self._tool_exempt[tool]) or (new and not thr[T_RETRIES]):
                 v = codes.ALLOW  # exempt; or a new call, which only `retries` could stop
             else:
                 v = h.judge(thr, th, tl)
