@@ -5,6 +5,15 @@
 #   make BOARD=ESP32_GENERIC FROZEN_MANIFEST=/path/to/microloop-mpy/firmware/manifest.py
 #
 # Then only main.py goes on the board's filesystem (or freeze it too: see the last line).
+#
+# RP2040 (armv6m) WARNING, seen with MicroPython v1.26.1 (and its tools/mpy-tool.py on master
+# at the time of writing): mpy-tool aligns frozen native code to 2 bytes on armv6m, but the
+# viper emitter's inline 32-bit constants are read PC-relative and need the function on a
+# 4-byte boundary. The frozen guard then computes wrong CRCs and check() can hang. Fix in
+# your MicroPython checkout before building: in tools/mpy-tool.py add MP_NATIVE_ARCH_ARMV6M
+# to the architectures aligned to 4 bytes. Then run `make device-test PORT=...`: its native =
+# twin check shows at once whether the build is right. (.mpy files on the filesystem are not
+# affected: their code is copied to an aligned heap block.)
 # The version must equal package.json's and microloop_mpy.__version__ (a host test checks).
 # Paths are relative to this file (makemanifest processes it from its own directory).
 # metadata/include/package/module are defined by MicroPython's makemanifest.
