@@ -110,35 +110,31 @@ class Guard:
             sc = self._scanner
             io = self._io
             if io is not None:
+                # the native pass leaves its results in io (read there: no property calls)
                 v = PASS_SCAN(buf, start, end, T32, self._w, SBOX, io)
                 if v:
                     return v
-                self._last_ok = 1
-                if self._rules is None and not self._tools:
-                    # the common case on a device, with as few bytecodes as possible: one
-                    # native pass, one native history step
-                    h = self._history
-                    sv = h.sv
-                    sv[9] = io[3]
-                    sv[10] = io[4]
-                    sv[16] = 3
-                    sv[17] = 0
-                    sv[18] = io[5] ^ 0xFFFF
-                    sv[19] = io[6] ^ 0xFFFF
-                    step = self._step
-                    if step is not None:
-                        step(sv, self._loops, h.r16, h.fl, h.r32, h.ix)
-                        v = sv[21]
-                        entry = sv[22]
-                        self._last_entry = entry
-                        if v == 0:
-                            self._pending = entry
-                        return v
+                ch = io[3]
+                cl = io[4]
+                th = io[5] ^ 0xFFFF
+                tl = io[6] ^ 0xFFFF
             else:
                 v = sc.scan(buf, start, end)
                 if v:
                     return v
-                self._last_ok = 1
+                ch = sc.call_h
+                cl = sc.call_l
+                th = sc.tool_h ^ 0xFFFF
+                tl = sc.tool_l ^ 0xFFFF
+            self._last_ok = 1
+            d = self._decoder
+            if d is not None and d is not sc:
+                # tools and rules compare decoded text with the reference scanner: it reads
+                # the spans the native pass found
+                d.tool_s = sc.tool_s
+                d.tool_e = sc.tool_e
+                d.args_s = sc.args_s
+                d.args_e = sc.args_e
             rules = self._rules
             if rules is not None:
                 now = self._clock() & self._clock_mask
@@ -147,11 +143,6 @@ class Guard:
                     if not v:
                         v = rules.budgets(now)
                 else:
-                    d = self._decoder
-                    if d is not sc:  # the matcher walks the call with the reference scanner
-                        d.tool_s = sc.tool_s
-                        d.args_s = sc.args_s
-                        d.args_e = sc.args_e
                     m = self._raw
                     m.bind(buf, end)
                     v = rules.judge(m, now)
@@ -160,14 +151,12 @@ class Guard:
                     return v
             tool = self._tool_index(buf) if self._tools else -1
             h = self._history
-            th = sc.tool_h ^ 0xFFFF
-            tl = sc.tool_l ^ 0xFFFF
             step = self._step
             if step is not None:
                 # native: prepare, detectors and (without rules) the new entry in one call
                 sv = h.sv
-                sv[9] = sc.call_h
-                sv[10] = sc.call_l
+                sv[9] = ch
+                sv[10] = cl
                 sv[16] = 3 if rules is None else 1
                 sv[17] = 1 if tool >= 0 and self._tool_exempt[tool] else 0
                 sv[18] = th
@@ -192,7 +181,7 @@ class Guard:
                 if v == codes.ALLOW:
                     self._pending = entry
                 return v
-            h.prepare(sc.call_h, sc.call_l)
+            h.prepare(ch, cl)
             thr = self._loops
             if tool >= 0:
                 thr = self._tool_loops[tool]
@@ -404,12 +393,10 @@ class Guard:
     def _tool_index(self, buf):
         # index of the call's tool among the policy's per-tool settings, or -1
         sc = self._scanner
-        d = self._decoder
+        d = self._decoder  # synced with the scanner's spans by check()
         for k in range(self._tools):
             if (self._tool_rh[k] == sc.tool_h and self._tool_rl[k] == sc.tool_l
                     and len(self._tool_names[k]) == sc.tool_n
-                    and (d is sc and sc.tool_is(buf, self._tool_names[k])
-                         or d is not sc and d.decoded_cmp(buf, sc.tool_s, sc.tool_e + 1,
-                                                          self._tool_names[k], False) == 1)):
+                    and d.tool_is(buf, self._tool_names[k])):
                 return k
         return -1
