@@ -31,6 +31,16 @@ def _build_tables():
 _build_tables()
 
 
+def crc_state(hi, lo, data):
+    """The CRC register (hi, lo) continued over the bytes `data`, as (hi, lo). Allocates:
+    for constants and compiling, never on the hot path."""
+    for b in data:
+        i = (lo ^ b) & 0xFF
+        lo = ((lo >> 8) | ((hi & 0xFF) << 8)) ^ TLO[i]
+        hi = (hi >> 8) ^ THI[i]
+    return hi, lo
+
+
 def _table32():
     # the same table as 32-bit words, for the single pass (_pass.py)
     t = array("I", range(256))

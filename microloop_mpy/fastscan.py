@@ -5,7 +5,7 @@
 # Never allocates after __init__.
 from array import array
 
-from .crc import T32, SBOX
+from .crc import T32, SBOX, crc_state
 
 # seeds: CRC registers after one tag byte (the reference's S_* constants, as 32-bit words)
 _TAGS = (0x73, 0x6E, 0x6B, 0x5B, 0x7B, 0x43)  # s n k [ { C
@@ -14,11 +14,10 @@ LEVEL = 5  # words per container level
 
 
 def _register(data):
-    # the CRC register (unfinished) from the initial one over `data` (allocates: at import)
-    crc = 0xFFFFFFFF
-    for b in data:
-        crc = T32[(crc ^ b) & 0xFF] ^ (crc >> 8)
-    return crc
+    # the CRC register (unfinished) from the initial one over `data`, as one 32-bit word
+    # (allocates: at Guard(...))
+    hi, lo = crc_state(0xFFFF, 0xFFFF, data)
+    return (hi << 16) | lo
 
 
 def work_array(max_depth, key_slots):

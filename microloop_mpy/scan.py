@@ -7,7 +7,7 @@
 from ._compat import zeros, const
 from ._twin import crc_plain, crc_span, skip_ws, fold_member, fold_hash, find_pair
 from ._twin import obj_members
-from .crc import TLO, THI, SBOX
+from .crc import TLO, THI, SBOX, crc_state
 from . import codes
 
 _QUOTE = const(0x22)
@@ -29,20 +29,9 @@ _E_TRUNC = const(-22)
 _E_KEYS = const(-23)
 
 
-def _crc_bytes_state(hi, lo, data):
-    # the CRC register (hi, lo) continued over data; for constants and compiling (allocates)
-    tlo = TLO
-    thi = THI
-    for b in data:
-        i = (lo ^ b) & 0xFF
-        lo = ((lo >> 8) | ((hi & 0xFF) << 8)) ^ tlo[i]
-        hi = (hi >> 8) ^ thi[i]
-    return hi, lo
-
-
 def _seed(tag):
     # CRC register after one tag byte, from the initial register
-    return _crc_bytes_state(0xFFFF, 0xFFFF, bytes((tag,)))
+    return crc_state(0xFFFF, 0xFFFF, bytes((tag,)))
 
 
 S_STR_HI, S_STR_LO = _seed(0x73)  # b"s": string value
@@ -55,13 +44,13 @@ S_CALL_HI, S_CALL_LO = _seed(0x43)  # b"C": call identity = CRC(b"C" + tool + b"
 
 def key_id(name):
     """(hi, lo) finished key identity of a key given as UTF-8 bytes (allocates; for compiling)."""
-    hi, lo = _crc_bytes_state(S_KEY_HI, S_KEY_LO, name)
+    hi, lo = crc_state(S_KEY_HI, S_KEY_LO, name)
     return hi ^ 0xFFFF, lo ^ 0xFFFF
 
 
 def tool_state(name):
     """(hi, lo) CRC register after b"C" + tool name bytes (allocates; for compiling)."""
-    return _crc_bytes_state(S_CALL_HI, S_CALL_LO, name)
+    return crc_state(S_CALL_HI, S_CALL_LO, name)
 
 
 # top-level key identities, compared with the decoded length too: CRC32 is injective on inputs
@@ -71,7 +60,7 @@ K_TOOL = key_id(b"tool")
 K_ARGS = key_id(b"args")
 K_ID = key_id(b"id")
 # identity of the empty object {}: CRC(b"{" + count(2 bytes) + sum(4 bytes)), all zero
-_EMPTY_HI, _EMPTY_LO = _crc_bytes_state(S_OBJ_HI, S_OBJ_LO, b"\x00" * 6)
+_EMPTY_HI, _EMPTY_LO = crc_state(S_OBJ_HI, S_OBJ_LO, b"\x00" * 6)
 EMPTY_OBJ = (_EMPTY_HI ^ 0xFFFF, _EMPTY_LO ^ 0xFFFF)
 
 
