@@ -28,7 +28,7 @@ except ImportError:
 from microloop_mpy import Guard
 
 MP = sys.implementation.name == "micropython"
-N = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
+N = int(sys.argv[1]) if len(sys.argv) > 1 and __name__ == "__main__" else 2000
 
 
 def make_call(i):
@@ -120,7 +120,8 @@ def main():
     print(json.dumps(res))
 
 
-if len(sys.argv) > 2 and sys.argv[2] == "heap":
-    heap(int(sys.argv[1]))
-else:
-    main()
+if __name__ == "__main__":  # bench_icount.py imports make_call and naive_guard
+    if len(sys.argv) > 2 and sys.argv[2] == "heap":
+        heap(int(sys.argv[1]))
+    else:
+        main()

@@ -1,7 +1,7 @@
 """Instructions per check() on CPython, counted by valgrind's callgrind (a report, never a
 test): deterministic where wall-clock times on a shared 2-core machine are not. The guard
-against the naive guard of bench_core.py (json.loads + json.dumps(sort_keys) + sha256 + a
-list scan), for fresh calls (every call new) and one call repeated. Each figure is the
+against the naive guard and the calls of _bench_worker.py (json.loads + json.dumps(sort_keys)
++ sha256 + a list scan), for fresh calls (every call new) and one call repeated. Each figure is the
 difference of two runs (N and 3N checks) divided by 2N, so start-up cancels out.
 
 Run: make bench   (or .venv/bin/python host_tests/bench/bench_icount.py [N]); prints a note
@@ -16,29 +16,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKER = r'''
-import sys, json, hashlib
+import sys
 sys.path.insert(0, sys.argv[3])
+sys.path.insert(0, sys.argv[3] + "/host_tests/bench")
 from microloop_mpy import Guard
+from _bench_worker import make_call, naive_guard
 which, kind, N = sys.argv[1], sys.argv[2], int(sys.argv[4])
-def make_call(i):
-    return (b'{"tool": "read_file", "args": {"path": "/srv/app/logs/worker-%03d.log", '
-            b'"offset": %d, "limit": 4096, "encoding": "utf-8", "follow": false}, "id": "c%d"}'
-            % (i % 1000, i * 4096, i % 10))
 calls = [make_call(i if kind == "fresh" else 7) for i in range(N)]
 if which == "naive":
-    seen = []
-    def check(buf, start, end):
-        obj = json.loads(buf[start:end])
-        canon = json.dumps(obj, sort_keys=True, separators=(",", ":"))
-        h = hashlib.sha256(canon.encode()).digest()
-        n = 0
-        for x in seen[-16:]:
-            if x == h:
-                n += 1
-        seen.append(h)
-        if len(seen) > 32:
-            del seen[0]
-        return 1 if n >= 2 else 0
+    check = naive_guard().check
 else:
     check = Guard({"history": 32, "loops": {"window": 16}}).check
 for c in calls:
