@@ -68,21 +68,17 @@ try:
     if not IS_MICROPYTHON:
         raise ImportError
     from ._pass import scan_call as PASS_SCAN
-
-    HAVE_VIPER = True
 except NotImplementedError as e:
     # the port has viper but its emitter cannot compile the pass (armv6m before v1.25: "native
     # method too big"); correct without it, but several times slower: say so once, at import
     print("microloop_mpy: native pass not compiled here (%s): install the .mpy build "
           "(microloop deploy) for full speed" % e)
     PASS_SCAN = None
-    HAVE_VIPER = False
 except (ImportError, SyntaxError, ValueError, MemoryError):
     PASS_SCAN = None  # no viper on this port (wasm), or CPython
-    HAVE_VIPER = False
 
 # The history's hot path (prepare, detectors, append) as one native step (_hist.py), where
-# the port compiles it; elsewhere History's own methods (the definition) run.
+# the port compiles it; elsewhere detectors.PyHistory (the definition) runs.
 try:
     if not IS_MICROPYTHON:
         raise ImportError

@@ -82,19 +82,9 @@ class History:
         self.mask = tsize - 1
         self.sv[_MASK] = tsize - 1
         self.ix = zeros("h" if tsize < 32768 else "i", tsize, -1)
-        self.sv[_HEAD] = 0  # slot the next entry goes to
-        self.sv[_N] = 0  # entries held
-        self.sv[_SEQ] = 0  # number of the next entry
-        # the candidate: the entry the call being judged would make
-        self.sv[_C_H] = 0
-        self.sv[_C_L] = 0
-        self.sv[_C_FL] = 0  # F_NEW / F_HAS / F_FAILED of the candidate
-        self.sv[_C_OH] = 0
-        self.sv[_C_OL] = 0
-        self.sv[_C_POS] = 0  # index position found by prepare()
-        self.sv[_C_PREV] = -1  # entry number of the call's latest entry (-1: the call is new)
+        self.sv[_C_PREV] = -1  # head, n, seq and the other candidate slots start at 0
 
-    # read by state.py and the Guard
+    # read by state.py and the tests
     @property
     def n(self):
         return self.sv[_N]
