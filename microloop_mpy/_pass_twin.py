@@ -2,6 +2,12 @@
 # of the viper code there: the same logic, bit for bit, with ptr32 stores masked.
 # Never allocates on MicroPython.
 
+# states: 1 inside a string; 2 an object closed; 3 an array closed; 4 a key ended; 5 a string
+# value ended; 6 the tool name ended; 0 a value ended with hash vh (these run without a skip,
+# where they are reached); 7 ':' due; 8 a value due; 9 a key due; 10 after '{'; 11 after '[';
+# 12 after a value: ',' or the container's close; 14 after the call; 15 before the call (these
+# read a byte: the top of the loop skips whitespace and checks for the end first)
+
 
 def scan_call(buf, i, end, t, w, sb, io):
     max_depth = io[0]
@@ -18,32 +24,19 @@ def scan_call(buf, i, end, t, w, sb, io):
     have_tool = 0
     b = 0
     o = 0
-    # the call object
-    while i < end and (buf[i] == 0x20 or buf[i] == 0x0A or buf[i] == 0x0D or buf[i] == 0x09):
-        i += 1
-    if i >= end:
-        return 22  # TRUNCATED
-    if buf[i] != 0x7B:
-        return 10  # MALFORMED
-    i += 1
-    while i < end and (buf[i] == 0x20 or buf[i] == 0x0A or buf[i] == 0x0D or buf[i] == 0x09):
-        i += 1
-    if i < end and buf[i] == 0x7D:
-        return 20  # BAD_TOOL
+    sh = 0
     w[13] = (3) & 0xFFFFFFFF  # level 0: the call object
     w[17] = (0) & 0xFFFFFFFF  # its key base
     w[14] = (0) & 0xFFFFFFFF  # which top-level key is being read: 1 tool, 2 args, 3 id
     io[11] = (0) & 0xFFFFFFFF  # args span start + 1 (0: no args)
-    # states: 1 a member key is due at i, 2 inside a string, 3 a key ended, 4 a value is due
-    # at i, 5 a value ended with hash vh, 6 the tool name ended, 7 after a top-level member
-    state = 1
+    state = 15
     while True:
-        if state == 2:
+        if state == 1:
             # a string body at i, continuing crc over its DECODED bytes; ret: what follows
             while True:
                 while i < end:
                     b = buf[i]
-                    if b < 0x20 or b > 0x7E or b == 0x22 or b == 0x5C:
+                    if b < 0x20 or b > 0x7F or b == 0x22 or b == 0x5C:
                         break
                     crc = t[(crc ^ b) & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
                     n += 1
@@ -54,6 +47,8 @@ def scan_call(buf, i, end, t, w, sb, io):
                 if b == 0x22:
                     i += 1
                     break
+                if b < 0x20:
+                    return 17  # CONTROL_CHAR
                 if b == 0x5C:
                     esc = 1
                     i += 1
@@ -123,42 +118,30 @@ def scan_call(buf, i, end, t, w, sb, io):
                     else:
                         return 10
                     i += 1
-                    # the code point as UTF-8, into the register
+                    # the code point as UTF-8, into the register: the lead byte, then 6 bits
+                    # at a time
                     k = 1
-                    b0 = cp
-                    b1 = 0
-                    b2 = 0
-                    b3 = 0
+                    sh = 0
+                    b = cp
                     if cp >= 0x10000:
                         k = 4
-                        b0 = 0xF0 | (cp >> 18)
-                        b1 = 0x80 | ((cp >> 12) & 0x3F)
-                        b2 = 0x80 | ((cp >> 6) & 0x3F)
-                        b3 = 0x80 | (cp & 0x3F)
+                        sh = 18
+                        b = 0xF0 | (cp >> 18)
                     elif cp >= 0x800:
                         k = 3
-                        b0 = 0xE0 | (cp >> 12)
-                        b1 = 0x80 | ((cp >> 6) & 0x3F)
-                        b2 = 0x80 | (cp & 0x3F)
+                        sh = 12
+                        b = 0xE0 | (cp >> 12)
                     elif cp >= 0x80:
                         k = 2
-                        b0 = 0xC0 | (cp >> 6)
-                        b1 = 0x80 | (cp & 0x3F)
-                    crc = t[(crc ^ b0) & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
-                    if k > 1:
-                        crc = t[(crc ^ b1) & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
-                    if k > 2:
-                        crc = t[(crc ^ b2) & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
-                    if k > 3:
-                        crc = t[(crc ^ b3) & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
+                        sh = 6
+                        b = 0xC0 | (cp >> 6)
+                    while True:
+                        crc = t[(crc ^ b) & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
+                        if sh == 0:
+                            break
+                        sh -= 6
+                        b = 0x80 | ((cp >> sh) & 0x3F)
                     n += k
-                    continue
-                if b < 0x20:
-                    return 17  # CONTROL_CHAR
-                if b == 0x7F:
-                    crc = t[(crc ^ b) & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
-                    n += 1
-                    i += 1
                     continue
                 # a multi-byte UTF-8 sequence (RFC 3629 table of well-formed sequences)
                 if b >= 0xC2 and b <= 0xDF:
@@ -207,20 +190,7 @@ def scan_call(buf, i, end, t, w, sb, io):
                 n += k
                 i += k
             state = ret
-        if state == 1:
-            # a member: its key string
-            if i >= end:
-                return 22
-            if buf[i] != 0x22:
-                return 10
-            i += 1
-            crc = w[2]  # register after b"k"
-            n = 0
-            esc = 0
-            ret = 3
-            state = 2
-            continue
-        if state == 3:
+        if state == 4:
             # a key ended: its identity must not repeat one of this object's keys
             o = 13 + lvl * 5
             w[9] = (~crc) & 0xFFFFFFFF
@@ -244,148 +214,10 @@ def scan_call(buf, i, end, t, w, sb, io):
                     return 19  # UNKNOWN_KEY
             else:
                 w[o + 3] = (crc) & 0xFFFFFFFF  # the member register goes on from the key register
-            while i < end and (buf[i] == 0x20 or buf[i] == 0x0A or buf[i] == 0x0D or buf[i] == 0x09):
-                i += 1
-            if i >= end:
-                return 22
-            if buf[i] != 0x3A:
-                return 10
-            i += 1
-            while i < end and (buf[i] == 0x20 or buf[i] == 0x0A or buf[i] == 0x0D or buf[i] == 0x09):
-                i += 1
-            state = 4
-            if lvl == 0:
-                if i >= end:
-                    return 22
-                b = buf[i]
-                if w[14] == 1:
-                    if b == 0x22:
-                        i += 1
-                        io[8] = (i) & 0xFFFFFFFF  # tool name span start
-                        crc = w[5]  # register after b"C"
-                        n = 0
-                        esc = 0
-                        ret = 6
-                        state = 2
-                    else:
-                        bad = 20  # validate the value, then BAD_TOOL
-                elif w[14] == 2:
-                    if b == 0x7B:
-                        io[11] = (i + 1) & 0xFFFFFFFF
-                    else:
-                        bad = 21  # validate the value, then BAD_ARGS
-            continue
-        if state == 4:
-            # a value at i; a container here has depth lvl + 2
-            if i >= end:
-                return 22
-            b = buf[i]
-            if b == 0x22:
-                i += 1
-                crc = w[0]  # register after b"s"
-                n = 0
-                esc = 0
-                ret = 8
-                state = 2
-                continue
-            if b == 0x7B or b == 0x5B:
-                if lvl + 2 > max_depth:
-                    return 12  # TOO_DEEP
-                lvl += 1
-                o = 13 + lvl * 5
-                w[o + 1] = (0) & 0xFFFFFFFF
-                w[o + 2] = (0) & 0xFFFFFFFF
-                w[o + 4] = (ktop) & 0xFFFFFFFF
-                i += 1
-                while i < end and (buf[i] == 0x20 or buf[i] == 0x0A or buf[i] == 0x0D or buf[i] == 0x09):
-                    i += 1
-                if b == 0x7B:
-                    w[o] = (1) & 0xFFFFFFFF
-                    if i < end and buf[i] == 0x7D:
-                        i += 1
-                        state = 9  # close the empty object
-                    else:
-                        state = 1
-                else:
-                    w[o] = (2) & 0xFFFFFFFF
-                    w[o + 2] = (w[3]) & 0xFFFFFFFF  # register after b"["
-                    if i < end and buf[i] == 0x5D:
-                        i += 1
-                        state = 10  # close the empty array
-                    else:
-                        state = 4
-                continue
-            s = i
-            if b == 0x2D or (b >= 0x30 and b <= 0x39):
-                # a strict number
-                if b == 0x2D:
-                    i += 1
-                    if i >= end:
-                        return 22
-                c = buf[i]
-                if c == 0x30:
-                    i += 1
-                    if i < end and buf[i] >= 0x30 and buf[i] <= 0x39:
-                        return 18  # BAD_NUMBER: leading zero
-                elif c >= 0x31 and c <= 0x39:
-                    i += 1
-                    while i < end and buf[i] >= 0x30 and buf[i] <= 0x39:
-                        i += 1
-                else:
-                    return 18
-                if i < end and buf[i] == 0x2E:
-                    i += 1
-                    if i >= end:
-                        return 22
-                    if buf[i] < 0x30 or buf[i] > 0x39:
-                        return 18
-                    while i < end and buf[i] >= 0x30 and buf[i] <= 0x39:
-                        i += 1
-                if i < end and (buf[i] == 0x65 or buf[i] == 0x45):
-                    i += 1
-                    if i < end and (buf[i] == 0x2B or buf[i] == 0x2D):
-                        i += 1
-                    if i >= end:
-                        return 22
-                    if buf[i] < 0x30 or buf[i] > 0x39:
-                        return 18
-                    while i < end and buf[i] >= 0x30 and buf[i] <= 0x39:
-                        i += 1
-            elif b == 0x74 or b == 0x66 or b == 0x6E:
-                # true / false / null, compared byte by byte ("f" + "a" + 3 more)
-                word = 0x727565  # "rue"
-                if b == 0x6E:
-                    word = 0x756C6C  # "ull"
-                i += 1
-                if b == 0x66:
-                    if i >= end:
-                        return 22
-                    if buf[i] != 0x61:
-                        return 10
-                    i += 1
-                    word = 0x6C7365  # "lse"
-                p = 0
-                while p < 3:
-                    if i + p >= end:
-                        return 22
-                    if buf[i + p] != (word >> (16 - 8 * p)) & 0xFF:
-                        return 10
-                    p += 1
-                i += 3
-            elif b == 0x4E or b == 0x49:
-                return 18  # NaN, Infinity
-            else:
-                return 10
-            # a number or literal: CRC(b"n" + its raw text)
-            crc = w[1]
-            while s < i:
-                crc = t[(crc ^ buf[s]) & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
-                s += 1
-            vh = ~crc
-            state = 5
-        if state == 8:
-            vh = ~crc  # a string value ended
-            state = 5
+            state = 7
+            if i < end and buf[i] == 0x3A:
+                i += 1  # ':' right after the key (the usual case): a loop turn saved
+                state = 8
         if state == 6:
             # the tool name ended: crc is the register after b"C" + name
             if n == 0:
@@ -395,8 +227,11 @@ def scan_call(buf, i, end, t, w, sb, io):
             io[7] = (n) & 0xFFFFFFFF
             io[9] = (i - 1) & 0xFFFFFFFF
             io[10] = (esc) & 0xFFFFFFFF
-            state = 7
-        if state == 9:
+            state = 12
+        if state == 5:
+            vh = ~crc  # a string value ended
+            state = 0
+        if state == 2:
             # an object closes: CRC(b"{" + count BE16 + sum BE32)
             o = 13 + lvl * 5
             ktop = w[o + 4]
@@ -405,20 +240,20 @@ def scan_call(buf, i, end, t, w, sb, io):
             crc = t[(crc ^ (c >> 8)) & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
             crc = t[(crc ^ c) & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
             c = w[o + 2]
-            crc = t[(crc ^ (c >> 24)) & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
-            crc = t[(crc ^ (c >> 16)) & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
-            crc = t[(crc ^ (c >> 8)) & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
-            crc = t[(crc ^ c) & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
+            sh = 24
+            while sh >= 0:
+                crc = t[(crc ^ (c >> sh)) & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
+                sh -= 8
             vh = ~crc
             lvl -= 1
-            state = 5
-        if state == 10:
+            state = 0
+        if state == 3:
             # an array closes: its register, finished
             o = 13 + lvl * 5
             vh = ~w[o + 2]
             lvl -= 1
-            state = 5
-        if state == 5:
+            state = 0
+        if state == 0:
             # a value ended with hash vh: it goes into its container
             o = 13 + lvl * 5
             if lvl == 0:
@@ -427,104 +262,245 @@ def scan_call(buf, i, end, t, w, sb, io):
                 if w[14] == 2:
                     io[12] = (i) & 0xFFFFFFFF  # args span end (after '}')
                     w[11] = (vh) & 0xFFFFFFFF
-                state = 7
-            elif w[o] == 1:
-                # member hash: the key register over b"\0" + value hash (BE), finished; its
-                # mix (the CRC of its S-boxed bytes) is added to the sum
-                crc = w[o + 3]
-                crc = t[crc & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
-                crc = t[(crc ^ (vh >> 24)) & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
-                crc = t[(crc ^ (vh >> 16)) & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
-                crc = t[(crc ^ (vh >> 8)) & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
-                crc = t[(crc ^ vh) & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
-                c = ~crc
-                crc = t[(0xFF ^ sb[(c >> 24) & 0xFF]) & 0xFF] ^ 0xFFFFFF
-                crc = t[(crc ^ sb[(c >> 16) & 0xFF]) & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
-                crc = t[(crc ^ sb[(c >> 8) & 0xFF]) & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
-                crc = t[(crc ^ sb[c & 0xFF]) & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
-                w[o + 2] = (w[o + 2] + ~crc) & 0xFFFFFFFF
-                w[o + 1] = ((w[o + 1] + 1) & 0xFFFF) & 0xFFFFFFFF
-                # then ',' and the next member, or '}'
-                while i < end and (buf[i] == 0x20 or buf[i] == 0x0A or buf[i] == 0x0D or buf[i] == 0x09):
-                    i += 1
-                if i >= end:
-                    return 22
-                if buf[i] == 0x2C:
-                    i += 1
-                    while i < end and (buf[i] == 0x20 or buf[i] == 0x0A or buf[i] == 0x0D or buf[i] == 0x09):
-                        i += 1
-                    state = 1
-                elif buf[i] == 0x7D:
-                    i += 1
-                    state = 9
-                else:
-                    return 10
-                continue
             else:
-                # array: its register over the element hash (BE)
-                crc = w[o + 2]
+                # member: the key register over b"\0" + value hash (BE), finished, and its mix
+                # (the CRC of its S-boxed bytes) added to the sum; element: the array's
+                # register over the value hash (BE)
+                kind = w[o]
+                if kind == 1:
+                    crc = w[o + 3]
+                    crc = t[crc & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
+                else:
+                    crc = w[o + 2]
                 crc = t[(crc ^ (vh >> 24)) & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
                 crc = t[(crc ^ (vh >> 16)) & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
                 crc = t[(crc ^ (vh >> 8)) & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
                 crc = t[(crc ^ vh) & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
-                w[o + 2] = (crc) & 0xFFFFFFFF
-                while i < end and (buf[i] == 0x20 or buf[i] == 0x0A or buf[i] == 0x0D or buf[i] == 0x09):
-                    i += 1
-                if i >= end:
-                    return 22
-                if buf[i] == 0x2C:
-                    i += 1
-                    while i < end and (buf[i] == 0x20 or buf[i] == 0x0A or buf[i] == 0x0D or buf[i] == 0x09):
-                        i += 1
-                    state = 4
-                elif buf[i] == 0x5D:
-                    i += 1
-                    state = 10
+                if kind == 1:
+                    c = ~crc
+                    crc = t[(0xFF ^ sb[(c >> 24) & 0xFF]) & 0xFF] ^ 0xFFFFFF
+                    crc = t[(crc ^ sb[(c >> 16) & 0xFF]) & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
+                    crc = t[(crc ^ sb[(c >> 8) & 0xFF]) & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
+                    crc = t[(crc ^ sb[c & 0xFF]) & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
+                    w[o + 2] = (w[o + 2] + ~crc) & 0xFFFFFFFF
+                    w[o + 1] = ((w[o + 1] + 1) & 0xFFFF) & 0xFFFFFFFF
                 else:
-                    return 10
-                continue
-        if state == 7:
-            # after a top-level member: ',' and the next one, or the end of the call
-            while i < end and (buf[i] == 0x20 or buf[i] == 0x0A or buf[i] == 0x0D or buf[i] == 0x09):
+                    w[o + 2] = (crc) & 0xFFFFFFFF
+            state = 12
+        if state > 6:
+            # a state that reads a byte: whitespace first, then a byte must be there (except
+            # after the call, where the end of the span completes it)
+            while i < end and buf[i] <= 0x20 and (buf[i] == 0x20 or buf[i] == 0x0A or buf[i] == 0x0D
+                                                  or buf[i] == 0x09):
                 i += 1
             if i >= end:
-                return 22
-            if buf[i] == 0x2C:
-                i += 1
-                while i < end and (buf[i] == 0x20 or buf[i] == 0x0A or buf[i] == 0x0D or buf[i] == 0x09):
+                if state != 14:
+                    return 22
+                if not have_tool:
+                    return 20
+                # the call identity: the tool register over b"\0" + args hash (BE), finished
+                if io[11] == 0:
+                    w[11] = (w[12]) & 0xFFFFFFFF  # no args: the hash of {}
+                c = w[11]
+                crc = w[10]
+                crc = t[crc & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
+                sh = 24
+                while sh >= 0:
+                    crc = t[(crc ^ (c >> sh)) & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
+                    sh -= 8
+                c = ~crc
+                io[3] = ((c >> 16) & 0xFFFF) & 0xFFFFFFFF
+                io[4] = (c & 0xFFFF) & 0xFFFFFFFF
+                c = w[10]
+                io[5] = ((c >> 16) & 0xFFFF) & 0xFFFFFFFF
+                io[6] = (c & 0xFFFF) & 0xFFFFFFFF
+                c = w[11]
+                io[13] = ((c >> 16) & 0xFFFF) & 0xFFFFFFFF
+                io[14] = (c & 0xFFFF) & 0xFFFFFFFF
+                return 0
+            b = buf[i]
+            if state == 12:
+                # after a value: ',' and the next one, or the container's close
+                kind = w[13 + lvl * 5]  # 3 the call, 1 an object, 2 an array
+                if b == 0x2C:
                     i += 1
+                    state = 9
+                    if kind == 2:
+                        state = 8
+                    if i < end and buf[i] == 0x20:
+                        i += 1  # one space (the usual case)
+                    if i >= end or buf[i] <= 0x20:
+                        continue  # more whitespace (or the end) first
+                    b = buf[i]  # the key or value starts right here (the usual case)
+                else:
+                    if kind == 2:
+                        if b != 0x5D:
+                            return 10
+                        state = 3
+                    else:
+                        if b != 0x7D:
+                            return 10
+                        state = 2
+                        if kind == 3:
+                            state = 14  # the call closed: only whitespace may follow
+                    i += 1
+                    continue
+            if state == 9:
+                # a member: its key string
+                if b != 0x22:
+                    return 10
+                i += 1
+                crc = w[2]  # register after b"k"
+                n = 0
+                esc = 0
+                ret = 4
                 state = 1
                 continue
-            if buf[i] != 0x7D:
-                return 10
-            i += 1
-            while i < end and (buf[i] == 0x20 or buf[i] == 0x0A or buf[i] == 0x0D or buf[i] == 0x09):
+            if state == 8:
+                # a value at i; a container here has depth lvl + 2
+                if lvl == 0:
+                    if w[14] == 1:
+                        if b == 0x22:
+                            i += 1
+                            io[8] = (i) & 0xFFFFFFFF  # tool name span start
+                            crc = w[5]  # register after b"C"
+                            n = 0
+                            esc = 0
+                            ret = 6
+                            state = 1
+                            continue
+                        bad = 20  # validate the value, then BAD_TOOL
+                    elif w[14] == 2:
+                        if b == 0x7B:
+                            io[11] = (i + 1) & 0xFFFFFFFF
+                        else:
+                            bad = 21  # validate the value, then BAD_ARGS
+                if b == 0x22:
+                    i += 1
+                    crc = w[0]  # register after b"s"
+                    n = 0
+                    esc = 0
+                    ret = 5
+                    state = 1
+                    continue
+                if b == 0x7B or b == 0x5B:
+                    if lvl + 2 > max_depth:
+                        return 12  # TOO_DEEP
+                    lvl += 1
+                    o = 13 + lvl * 5
+                    w[o + 1] = (0) & 0xFFFFFFFF
+                    w[o + 2] = (0) & 0xFFFFFFFF
+                    w[o + 4] = (ktop) & 0xFFFFFFFF
+                    i += 1
+                    if b == 0x7B:
+                        w[o] = (1) & 0xFFFFFFFF
+                        state = 10
+                    else:
+                        w[o] = (2) & 0xFFFFFFFF
+                        w[o + 2] = (w[3]) & 0xFFFFFFFF  # register after b"["
+                        state = 11
+                    continue
+                s = i
+                if b == 0x2D or (b >= 0x30 and b <= 0x39):
+                    # a strict number
+                    if b == 0x2D:
+                        i += 1
+                        if i >= end:
+                            return 22
+                    c = buf[i]
+                    if c == 0x30:
+                        i += 1
+                        if i < end and buf[i] >= 0x30 and buf[i] <= 0x39:
+                            return 18  # BAD_NUMBER: leading zero
+                    elif c >= 0x31 and c <= 0x39:
+                        i += 1
+                        while i < end and buf[i] >= 0x30 and buf[i] <= 0x39:
+                            i += 1
+                    else:
+                        return 18
+                    if i < end and buf[i] == 0x2E:
+                        i += 1
+                        if i >= end:
+                            return 22
+                        if buf[i] < 0x30 or buf[i] > 0x39:
+                            return 18
+                        while i < end and buf[i] >= 0x30 and buf[i] <= 0x39:
+                            i += 1
+                    if i < end and (buf[i] == 0x65 or buf[i] == 0x45):
+                        i += 1
+                        if i < end and (buf[i] == 0x2B or buf[i] == 0x2D):
+                            i += 1
+                        if i >= end:
+                            return 22
+                        if buf[i] < 0x30 or buf[i] > 0x39:
+                            return 18
+                        while i < end and buf[i] >= 0x30 and buf[i] <= 0x39:
+                            i += 1
+                elif b == 0x74 or b == 0x66 or b == 0x6E:
+                    # true / false / null, compared byte by byte ("f" + "a" + 3 more)
+                    word = 0x727565  # "rue"
+                    if b == 0x6E:
+                        word = 0x756C6C  # "ull"
+                    i += 1
+                    if b == 0x66:
+                        if i >= end:
+                            return 22
+                        if buf[i] != 0x61:
+                            return 10
+                        i += 1
+                        word = 0x6C7365  # "lse"
+                    p = 0
+                    while p < 3:
+                        if i + p >= end:
+                            return 22
+                        if buf[i + p] != (word >> (16 - 8 * p)) & 0xFF:
+                            return 10
+                        p += 1
+                    i += 3
+                elif b == 0x4E or b == 0x49:
+                    return 18  # NaN, Infinity
+                else:
+                    return 10
+                # a number or literal: CRC(b"n" + its raw text)
+                crc = w[1]
+                while s < i:
+                    crc = t[(crc ^ buf[s]) & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
+                    s += 1
+                vh = ~crc
+                state = 0
+                continue
+            if state == 10:
+                # after '{': '}' or a member
+                if b == 0x7D:
+                    if lvl == 0:
+                        return 20  # {} has no tool
+                    i += 1
+                    state = 2
+                else:
+                    state = 9
+                continue
+            if state == 11:
+                # after '[': ']' or an element
+                if b == 0x5D:
+                    i += 1
+                    state = 3
+                else:
+                    state = 8
+                continue
+            if state == 7:
+                if b != 0x3A:
+                    return 10
                 i += 1
-            if i != end:
+                state = 8
+                continue
+            if state == 14:
                 return 10  # trailing bytes after the call
-            if not have_tool:
-                return 20
-            # the call identity: the tool register over b"\0" + args hash (BE), finished
-            if io[11] == 0:
-                w[11] = (w[12]) & 0xFFFFFFFF  # no args: the hash of {}
-            c = w[11]
-            crc = w[10]
-            crc = t[crc & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
-            crc = t[(crc ^ (c >> 24)) & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
-            crc = t[(crc ^ (c >> 16)) & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
-            crc = t[(crc ^ (c >> 8)) & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
-            crc = t[(crc ^ c) & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
-            c = ~crc
-            io[3] = ((c >> 16) & 0xFFFF) & 0xFFFFFFFF
-            io[4] = (c & 0xFFFF) & 0xFFFFFFFF
-            c = w[10]
-            io[5] = ((c >> 16) & 0xFFFF) & 0xFFFFFFFF
-            io[6] = (c & 0xFFFF) & 0xFFFFFFFF
-            c = w[11]
-            io[13] = ((c >> 16) & 0xFFFF) & 0xFFFFFFFF
-            io[14] = (c & 0xFFFF) & 0xFFFFFFFF
-            return 0
-
+            if state == 15:
+                if b != 0x7B:
+                    return 10  # MALFORMED
+                i += 1
+                state = 10
+                continue
 
 def crc_span16(buf, i, end, st, t):
     # continue the CRC register held as halves st[0] (hi), st[1] (lo) over buf[i:end]; for
