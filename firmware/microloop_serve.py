@@ -115,12 +115,14 @@ except ImportError:  # CPython: the same 2**30 tick arithmetic as MicroPython
 from microloop_mpy import Guard
 
 # A serving board takes any policy the host sends: the parts of the guard that only some
-# policies need (the reference scanner for per-tool settings and rules, rules, the matcher,
-# the state file) are imported here, at boot, while the heap is empty. Imported later, in the
+# policies need (policy validation, the reference scanner for per-tool settings and rules,
+# rules and budgets, the matcher, the state file) are imported here, at boot, while the heap is empty. Imported later, in the
 # middle of serving, their allocations scatter through a heap that already holds the receive
 # buffer, and a large rule set then finds no contiguous block (seen: 2.4 KB refused with
 # 120 KB free). An application with one fixed policy (agent_gate.py) loads only what it uses.
+import microloop_mpy.policy  # noqa: E402,F401
 import microloop_mpy.scan  # noqa: E402,F401
+import microloop_mpy.guard_rules  # noqa: E402,F401
 import microloop_mpy.rules  # noqa: E402,F401
 import microloop_mpy.matcher  # noqa: E402,F401
 import microloop_mpy.state  # noqa: E402,F401

@@ -52,7 +52,9 @@ def test_crc_span16_equals_zlib():
 
 def test_twin_crc_equals_zlib():
     from microloop_mpy import _twin
-    from microloop_mpy.crc import TLO, THI
+    from microloop_mpy.crc import tables16
+
+    TLO, THI = tables16()
 
     data = bytes(range(256)) * 3
     st = array("H", [0xFFFF, 0xFFFF])

@@ -671,3 +671,30 @@ def test_retries_window_counts_this_call():
         assert g.check(b'{"tool": "read", "args": {"n": %d}}' % i) == ALLOW
     assert g.check(mail[2]) == M.RETRIES  # entries 0..15: mail 0, 1 and this one
     assert g.check(mail[3]) == ALLOW  # entries 1..16: mail 1 and this one (the 3rd was blocked)
+
+
+def test_guard_none_uses_exactly_the_compiled_defaults():
+    # Guard(None) does not load policy.py (RAM on a device): its spelled-out defaults must be
+    # exactly what compile_policy(None) gives, attribute by attribute
+    from microloop_mpy.guard import _Defaults
+    from microloop_mpy.policy import compile_policy
+
+    compiled = vars(compile_policy(None))
+    assert compiled, "compile_policy(None) has no attributes"
+    for name, value in compiled.items():
+        mine = getattr(_Defaults, name)
+        if isinstance(value, list):
+            assert list(mine) == value, name
+        else:
+            assert mine == value, name
+    spelled = {k for k in vars(_Defaults) if not k.startswith("_")}
+    assert spelled == set(compiled)
+
+
+def test_guard_none_and_guard_empty_policy_judge_alike():
+    a, b = Guard(None), Guard({})
+    calls = [A, A, A, B, A, C, A, D, E, A, BAD, A]
+    got_a = [a.check(c) for c in calls]
+    got_b = [b.check(c) for c in calls]
+    assert got_a == got_b
+    assert IDENTICAL in got_a or M.REPEAT in got_a

@@ -1,55 +1,53 @@
 # microloop_mpy.crc -- CRC32 (the zlib/PNG CRC, reflected polynomial 0xEDB88320) kept as two
 # 16-bit halves, so that no value ever leaves the small-int range of a 32-bit port.
-# Tables are built once at import; every function here is allocation-free.
+# The 32-bit table is built once at import, the 16-bit halves on first use (tables16).
 # A CRC *state* is the running register (hi, lo) before the final inversion; a finished CRC is
 # the state xor 0xFFFF on each half. Feeding bytes to a state continues it: crc(a + b) is the
 # state after a, continued over b -- the same as binascii.crc32(b, binascii.crc32(a)).
-from ._compat import array, zeros, const, PASS_SCAN
-
-_POLY_HI = const(0xEDB8)
-_POLY_LO = const(0x8320)
-
-TLO = array("H", bytes(512))
-THI = array("H", bytes(512))
+from ._compat import array, zeros, PASS_SCAN
 
 
-def _build_tables():
+def _table32():
+    # the CRC table as 32-bit words: the single pass (_pass.py) reads it through ptr32. Built
+    # with Python ints once, at import (on a 32-bit port the larger ones are heap objects then)
+    t = array("I", range(256))
     for n in range(256):
-        hi = 0
-        lo = n
+        c = n
         for _ in range(8):
-            if lo & 1:
-                lo = ((lo >> 1) | ((hi & 1) << 15)) ^ _POLY_LO
-                hi = (hi >> 1) ^ _POLY_HI
-            else:
-                lo = (lo >> 1) | ((hi & 1) << 15)
-                hi = hi >> 1
-        TLO[n] = lo
-        THI[n] = hi
+            c = (c >> 1) ^ 0xEDB88320 if c & 1 else c >> 1
+        t[n] = c
+    return t
 
 
-_build_tables()
+T32 = _table32()
+del _table32
+_T16 = []  # (TLO, THI) once built
+
+
+def tables16():
+    """The table as 16-bit halves (TLO, THI), for code that must not make ints >= 2**30: the
+    reference scanner and the pure-Python CRC. Built on first use (allocates 1 KB then, once);
+    a port with the native pass never needs them for the default policy."""
+    if not _T16:
+        lo = array("H", range(256))
+        hi = array("H", range(256))
+        for n in range(256):
+            lo[n] = T32[n] & 0xFFFF
+            hi[n] = T32[n] >> 16
+        _T16.append(lo)
+        _T16.append(hi)
+    return _T16[0], _T16[1]
 
 
 def crc_state(hi, lo, data):
     """The CRC register (hi, lo) continued over the bytes `data`, as (hi, lo). Allocates:
     for constants and compiling, never on the hot path."""
+    c = (hi << 16) | lo
     for b in data:
-        i = (lo ^ b) & 0xFF
-        lo = ((lo >> 8) | ((hi & 0xFF) << 8)) ^ TLO[i]
-        hi = (hi >> 8) ^ THI[i]
-    return hi, lo
+        c = T32[(c ^ b) & 0xFF] ^ (c >> 8)
+    return c >> 16, c & 0xFFFF
 
 
-def _table32():
-    # the same table as 32-bit words, for the single pass (_pass.py)
-    t = array("I", range(256))
-    for n in range(256):
-        t[n] = (THI[n] << 16) | TLO[n]
-    return t
-
-
-T32 = _table32()
 if PASS_SCAN is not None:
     from ._pass import crc_span16 as _span16
 else:
@@ -74,23 +72,29 @@ SBOX = (
 class CrcState:
     """A CRC register in two 16-bit halves, for the cold paths (policy compile, outcomes).
 
-    All methods are allocation-free."""
+    start() and span() never allocate; byte() allocates once, on its first use where the 16-bit
+    tables were not built yet (never on a port without the native pass: they are built here)."""
 
     def __init__(self):
         self.hi = 0xFFFF
         self.lo = 0xFFFF
         self.st = zeros("H", 2)
+        self.t16 = None if _span16 is not None else tables16()
 
-    def start(self):
-        self.hi = 0xFFFF
-        self.lo = 0xFFFF
+    def start(self, hi=0xFFFF, lo=0xFFFF):
+        """Restart the register, at the initial one or at a state (hi, lo). Does not allocate."""
+        self.hi = hi
+        self.lo = lo
 
     def byte(self, b):
-        """Continue the register over one byte. Does not allocate."""
+        """Continue the register over one byte."""
+        t = self.t16
+        if t is None:
+            t = self.t16 = tables16()
         lo = self.lo
         i = (lo ^ b) & 0xFF
-        self.lo = ((lo >> 8) | ((self.hi & 0xFF) << 8)) ^ TLO[i]
-        self.hi = (self.hi >> 8) ^ THI[i]
+        self.lo = ((lo >> 8) | ((self.hi & 0xFF) << 8)) ^ t[0][i]
+        self.hi = (self.hi >> 8) ^ t[1][i]
 
     def span(self, buf, start, end):
         """Continue the register over buf[start:end] without slicing. Does not allocate."""
@@ -100,7 +104,6 @@ class CrcState:
         if _span16 is not None:
             _span16(buf, start, end, st, T32)
         else:
-            _span_twin(buf, start, end, st, TLO, THI)
+            _span_twin(buf, start, end, st, self.t16[0], self.t16[1])
         self.hi = st[0]
         self.lo = st[1]
-

@@ -1,7 +1,7 @@
 # microloop_mpy.fastscan -- the scanner on ports with viper: one call into _pass.scan_call
 # validates the whole call and computes its identity (README "Hash definition": the same
 # identities and bad-input codes as scan.Scanner, the reference). This module holds its
-# preallocated work arrays and hands the results to the Guard under the reference's names.
+# preallocated work arrays and leaves the results in an int array the Guard reads.
 # Never allocates after __init__.
 from array import array
 
@@ -47,9 +47,10 @@ def io_array(max_depth, key_slots):
 
 class PassScanner:
     """Validates and hashes one call in a single pass (viper). Its results stay in the int
-    array `io` (the Guard reads them there on its hot path); the properties give them under
-    the names of scan.Scanner: call_h/call_l, tool_h/tool_l (register after b"C" + name),
-    tool_n, tool_s, tool_e, tool_esc, args_s/args_e (-1: no args), args_h/args_l."""
+    array `io`, where the Guard reads them: [3]/[4] the call identity (hi/lo), [5]/[6] the
+    tool register after b"C" + name, [7] the name's decoded length, [8]/[9] its span, [10]
+    whether it had escapes, [11] args span start + 1 (0: no args), [12] its end, [13]/[14] the
+    args hash. (No properties: each one costs about 100 bytes of a Pico's heap.)"""
 
     tool_name = None  # only the CPython fast path sets it
 
@@ -62,51 +63,3 @@ class PassScanner:
         """Validate buf[start:end] as one call. Returns 0 or a positive bad-input code.
         Does not allocate."""
         return self.scan_call(buf, start, end, T32, self.w, SBOX, self.io)
-
-    @property
-    def call_h(self):
-        return self.io[3]
-
-    @property
-    def call_l(self):
-        return self.io[4]
-
-    @property
-    def tool_h(self):
-        return self.io[5]
-
-    @property
-    def tool_l(self):
-        return self.io[6]
-
-    @property
-    def tool_n(self):
-        return self.io[7]
-
-    @property
-    def tool_s(self):
-        return self.io[8]
-
-    @property
-    def tool_e(self):
-        return self.io[9]
-
-    @property
-    def tool_esc(self):
-        return self.io[10]
-
-    @property
-    def args_s(self):
-        return self.io[11] - 1
-
-    @property
-    def args_e(self):
-        return self.io[12] if self.io[11] else -1
-
-    @property
-    def args_h(self):
-        return self.io[13]
-
-    @property
-    def args_l(self):
-        return self.io[14]

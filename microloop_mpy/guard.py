@@ -1,31 +1,54 @@
 # microloop_mpy.guard -- the Guard: decides, before each tool call runs, whether it may run.
 # All memory is taken in Guard(...). check() and outcome() never allocate on MicroPython and
 # never raise: bad input gets a block code, a bad report is ignored.
-# What a policy does not use is not imported (README "RAM"): the reference scanner (scan.py)
-# only where viper is missing or a policy names tools or rules; rules, matcher and state only
-# for a policy with rules; nothing is imported after Guard(...) returns.
-from ._compat import USE_CPYTHON_SCAN, PASS_SCAN, HIST_STEP, array, zeros, ticks_ms
-from .crc import CrcState, T32, SBOX
+# What a policy does not use is not imported (README "RAM"): policy.py only for a policy other
+# than None; the reference scanner (scan.py) only where viper is missing or a policy names
+# tools or rules; guard_rules, rules, matcher and state only for a policy with rules; nothing
+# is imported after Guard(...) returns.
+from ._compat import USE_CPYTHON_SCAN, PASS_SCAN, HIST_STEP, array, ticks_ms
+from .crc import CrcState, T32, SBOX, crc_state
 from .history import History, F_NEW, T_RETRIES
-from .policy import compile_policy
 from . import codes
 
 if USE_CPYTHON_SCAN:
     from ._cpython_scan import FastScanner as _ScannerImpl, FastCrcState as _CrcImpl
-    from ._cpython_scan import TreeMatcher as _TreeMatcher
 else:
     _ScannerImpl = None  # the single pass (viper) or the reference scanner, per Guard
     _CrcImpl = CrcState
-    _TreeMatcher = None
 
 KEY_SLOTS = 128  # keys open at once across nested objects; more is TOO_MANY_KEYS
+# the CRC register after b"O1" / b"O0": an outcome's hash starts there (ok / failed)
+_OUT_OK = crc_state(0xFFFF, 0xFFFF, b"O1")
+_OUT_FAILED = crc_state(0xFFFF, 0xFFFF, b"O0")
+
+
+class _Defaults:
+    # compile_policy(None) spelled out, so that Guard(None) does not load policy.py (its
+    # validation code is about 4.9 KB of a Pico's heap); test_spec_policy holds the two equal
+    history = 32
+    max_call_bytes = 65536
+    max_depth = 16
+    window = 16
+    cycle_period = 4
+    loops = (3, 4, 3, 12, 0, 3)  # policy.TOOL_LOOP_KEYS order
+    tool_names = ()
+    tool_exempt = ()
+    tool_loops = ()
+    default = "allow"
+    rules = ()
+    state_path = None
 
 
 class Guard:
     """Loop detection and rules for one agent's tool calls."""
 
     def __init__(self, policy=None, clock=None):
-        p = compile_policy(policy)  # kept only while building: its lists are not needed after
+        if policy is None:
+            p = _Defaults
+        else:
+            from .policy import compile_policy
+
+            p = compile_policy(policy)  # kept only while building: its lists are not needed after
         self.max_call_bytes = p.max_call_bytes
         self._decoder = None  # a reference scanner for decoded comparisons (tools, rules)
         self._io = None  # the native pass's in/out array, where it runs
@@ -68,8 +91,8 @@ class Guard:
             from .scan import tool_state
         for name in p.tool_names:
             hi, lo = tool_state(name)
-            self._tool_rh.append(hi)
-            self._tool_rl.append(lo)
+            self._tool_rh.append(hi ^ 0xFFFF)  # compared with check()'s th / tl
+            self._tool_rl.append(lo ^ 0xFFFF)
         # thresholds as int arrays (policy.TOOL_LOOP_KEYS order), read by the native step too
         self._loops = array("i", p.loops)
         self._tool_loops = [array("i", t) for t in p.tool_loops]
@@ -83,7 +106,10 @@ class Guard:
         self._rules = None
         self._state_path = p.state_path
         if p.rules or p.default == "block":
-            self._setup_rules(p)
+            from . import guard_rules
+
+            self._budget = guard_rules  # rules, budgets and the state file (guard_rules.py)
+            guard_rules.setup(self, p)
         # the native pass and step with nothing else to do (check()'s shortest path)
         self._plain = (self._io is not None and self._step is not None and self._rules is None
                        and not self._tools)
@@ -141,6 +167,7 @@ class Guard:
                 cl = io[4]
                 th = io[5] ^ 0xFFFF
                 tl = io[6] ^ 0xFFFF
+                tn = io[7]
             else:
                 v = sc.scan(buf, start, end)
                 if v:
@@ -149,20 +176,21 @@ class Guard:
                 cl = sc.call_l
                 th = sc.tool_h ^ 0xFFFF
                 tl = sc.tool_l ^ 0xFFFF
+                tn = sc.tool_n
             self._last_ok = 1
             d = self._decoder
             if d is not None and d is not sc:
                 # tools and rules compare decoded text with the reference scanner: it reads
-                # the spans the native pass found
-                d.tool_s = sc.tool_s
-                d.tool_e = sc.tool_e
-                d.args_s = sc.args_s
-                d.args_e = sc.args_e
+                # the spans the native pass found (fastscan.py: io's layout)
+                d.tool_s = io[8]
+                d.tool_e = io[9]
+                d.args_s = io[11] - 1
+                d.args_e = io[12] if io[11] else -1
             rules = self._rules
             if rules is not None:
                 now = self._clock() & self._clock_mask
                 if sc.tool_name is not None:  # CPython fast path: conditions cached by bytes
-                    v = self._tree_conditions(rules, sc)
+                    v = self._budget.tree_conditions(self, rules, sc)
                     if not v:
                         v = rules.budgets(now)
                 else:
@@ -172,7 +200,7 @@ class Guard:
                 if v:
                     self._rule = rules.rule
                     return v
-            tool = self._tool_index(buf) if self._tools else -1
+            tool = self._tool_index(buf, th, tl, tn) if self._tools else -1
             h = self._history
             step = self._step
             if step is not None:
@@ -194,7 +222,7 @@ class Guard:
                         self._pending = entry
                     return v
                 if v == codes.ALLOW:
-                    v = self._spend(now)
+                    v = self._budget.spend(self, now)
                     if v:
                         return v
                 sv[16] = 2
@@ -214,7 +242,7 @@ class Guard:
             else:
                 v = h.judge(thr, th, tl)
             if rules is not None and v == codes.ALLOW:
-                v = self._spend(now)
+                v = self._budget.spend(self, now)
                 if v:
                     return v
             entry = h.add(v == codes.ALLOW, th, tl)
@@ -244,9 +272,8 @@ class Guard:
             else:
                 return
             crc = self._crc
-            crc.start()
-            crc.byte(0x4F)  # b"O"
-            crc.byte(0x30 if failed else 0x31)
+            hi, lo = _OUT_FAILED if failed else _OUT_OK
+            crc.start(hi, lo)
             if buf is not None:
                 t = type(buf)
                 if t is not bytes and t is not bytearray:
@@ -285,6 +312,9 @@ class Guard:
         """Identity of the last well-formed call, 8 hex digits (allocates: diagnostics)."""
         if not self._last_ok:
             return None
+        io = self._io
+        if io is not None:
+            return "%04x%04x" % (io[3], io[4])
         return "%04x%04x" % (self._scanner.call_h, self._scanner.call_l)
 
     def clear_budgets(self):
@@ -305,121 +335,14 @@ class Guard:
         """The JSON Schema validator's message for the last SCHEMA_INVALID (CPython)."""
         return self._rules.schema_message if self._rules is not None else None
 
-    # -- rules and budgets -----------------------------------------------------------------
-    def _setup_rules(self, p):
-        from .matcher import RawMatcher
-        from .rules import Rules, K_COUNT, CLOCK_MASK
-
-        if type(self._clock()) is not int:
-            raise ValueError("clock must return an int (milliseconds)")
-        self._clock_mask = CLOCK_MASK
-        self._k_count = K_COUNT
-        if self._state_path:
-            from . import state
-
-            self._state = state
-        r = Rules(p.rules, p.default)
-        r.layout()
-        self._rules = r
-        self._raw = RawMatcher(self._decoder)
-        self._tree = _TreeMatcher(self._scanner) if _TreeMatcher is not None else None
-        self._conditions = {}  # CPython: raw call bytes -> rule conditions (see below)
-        n = max(r.n, 1)
-        self._reserved = zeros("i", n)  # spends covered by the state file
-        self._since = zeros("i", n)  # spends since the last save
-        self._res_b = zeros("i", n)  # reservation size B per count rule
-        for i in range(r.n):
-            # B: how many spends one write of the state file covers (README "Save policy")
-            b = r.count[i] // 8
-            self._res_b[i] = 8 if b > 8 else (b if b > 1 else 1)
-            self._since[i] = self._res_b[i]
-        if self._state_path:
-            self._load(self._clock() & CLOCK_MASK)
-
-    def _tree_conditions(self, rules, sc):
-        # CPython only (allocates): a rule's conditions depend on the call's bytes alone, so a
-        # looping agent's repeated call is judged once and then looked up
-        cache = self._conditions
-        hit = cache.get(sc.raw)
-        if hit is None:
-            v = rules.conditions(self._tree)
-            hit = (v, rules.rule, tuple(rules.hits[:rules.nhits]), rules.schema_message)
-            if len(cache) >= 256:
-                cache.clear()
-            cache[sc.raw] = hit
-        rules.rule = hit[1]
-        hits = rules.hits
-        for k, i in enumerate(hit[2]):
-            hits[k] = i
-        rules.nhits = len(hit[2])
-        rules.schema_message = hit[3]
-        return hit[0]
-
-    def _load(self, boot):
-        r = self._rules
-        state = self._state
-        data = state.read(self._state_path)
-        if data is None:
-            return
-        got = state.decode(data)
-        if got is None:
-            r.exhausted = True
-            print("microloop: state file %s is torn or corrupt: every budget is exhausted "
-                  "until clear_budgets()" % self._state_path)
-            return
-        records, entries, seq = got
-        for i in range(r.n):
-            if r.kind[i] != self._k_count:
-                continue
-            rec = records.get((r.key_h[i], r.key_l[i]))
-            if rec is None or rec[0] != (1 if r.per_ms[i] else 0):
-                continue
-            if r.per_ms[i]:
-                # spends inside a window before the restart count as made at boot
-                held = rec[1] if rec[1] < r.count[i] else r.count[i]
-                for _ in range(held):
-                    r.spend_one(i, boot)
-            else:
-                r.spent[i] = rec[1]
-            self._reserved[i] = rec[1]
-        self._history.restore(entries, seq)
-
-    def _spend(self, now):
-        # reserve in the state file first when a hit rule's reservation ran out, then spend
-        r = self._rules
-        if self._state_path:
-            need = False
-            for k in range(r.nhits):
-                i = r.hits[k]
-                if self._since[i] >= self._res_b[i]:
-                    need = True
-            if need:
-                for i in range(r.n):
-                    if r.kind[i] == self._k_count:
-                        held = r.in_window(i, now) if r.per_ms[i] else r.spent[i]
-                        self._reserved[i] = held + self._res_b[i]
-                        self._since[i] = 0
-                try:
-                    st = self._state
-                    st.write(self._state_path, st.encode(r, self._reserved, self._history))
-                except OSError:
-                    # cannot persist the reservation: allowing could under-count after a
-                    # reboot, so refuse (fail closed)
-                    self._rule = r.hits[0]
-                    return codes.BUDGET_EXHAUSTED
-        r.spend(now)
-        for k in range(r.nhits):
-            self._since[r.hits[k]] += 1
-        return codes.ALLOW
-
     # -- internals ------------------------------------------------------------------------
-    def _tool_index(self, buf):
-        # index of the call's tool among the policy's per-tool settings, or -1
-        sc = self._scanner
+    def _tool_index(self, buf, th, tl, tn):
+        # index of the call's tool among the policy's per-tool settings, or -1: its register
+        # (th, tl, as check() has it) and decoded length first, then the decoded name
         d = self._decoder  # synced with the scanner's spans by check()
         for k in range(self._tools):
-            if (self._tool_rh[k] == sc.tool_h and self._tool_rl[k] == sc.tool_l
-                    and len(self._tool_names[k]) == sc.tool_n
+            if (self._tool_rh[k] == th and self._tool_rl[k] == tl
+                    and len(self._tool_names[k]) == tn
                     and d.tool_is(buf, self._tool_names[k])):
                 return k
         return -1

@@ -7,8 +7,10 @@
 from ._compat import zeros, const
 from ._twin import crc_plain, crc_span, skip_ws, fold_member, fold_hash, find_pair
 from ._twin import obj_members
-from .crc import TLO, THI, SBOX, crc_state
+from .crc import SBOX, crc_state, tables16
 from . import codes
+
+TLO, THI = tables16()  # this scanner never makes an int >= 2**30: 16-bit halves
 
 _QUOTE = const(0x22)
 _BSLASH = const(0x5C)

@@ -40,7 +40,11 @@ def mpy_cross_version() -> str:
 
 def compile_one(src: Path, dst: Path, arch: str, source_name: str) -> None:
     dst.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [tool("mpy-cross"), f"-march={arch}", "-s", source_name, "-o", str(dst), str(src)]
+    # -O3, as micropython-lib and firmware/manifest.py freeze: no line numbers in the bytecode
+    # (about 10% of a module's heap on a device; tracebacks name the function, not the line),
+    # asserts compiled out (the guard uses none)
+    cmd = [tool("mpy-cross"), "-O3", f"-march={arch}", "-s", source_name, "-o", str(dst),
+           str(src)]
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
         raise RuntimeError(f"mpy-cross failed on {src}:\n{r.stdout}{r.stderr}")
