@@ -258,3 +258,74 @@ def test_reading_a_payload_allocates_nothing_once_its_views_exist(built, tmp_pat
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.split("\n")[:2] == ["first True", "payload 2048 True"], r.stdout
+
+
+def _serve_module():
+    import importlib
+    import sys as _sys
+
+    fw = str(Path(__file__).resolve().parents[1] / "firmware")
+    if fw not in _sys.path:
+        _sys.path.insert(0, fw)
+    return importlib.import_module("microloop_serve")
+
+
+def _cpython_server(ms):
+    import io
+
+    class Sink:
+        def write(self, b, n=-1):
+            return len(b)
+
+        def flush(self):
+            pass
+
+    return ms.Server({"max_call_bytes": 4096}, inp=io.BytesIO(b""), out=Sink(),
+                     wait=lambda ms_: True)
+
+
+def test_a_policy_install_takes_the_receive_buffer_before_the_guard(monkeypatch):
+    # the buffer is the one large contiguous block: taken first, while the heap is least cut
+    # up (a 120-rule guard built first left no 16 KB hole in 140 KB free on the Pico)
+    ms = _serve_module()
+    srv = _cpython_server(ms)
+    events = []
+    real_guard, real_set_buf = ms.Guard, ms.Server._set_buf
+
+    def guard(*a, **k):
+        events.append("guard")
+        return real_guard(*a, **k)
+
+    def set_buf(self, size):
+        events.append(size)
+        return real_set_buf(self, size)
+
+    monkeypatch.setattr(ms, "Guard", guard)
+    monkeypatch.setattr(ms.Server, "_set_buf", set_buf)
+    policy = {"max_call_bytes": 16384,
+              "rules": [{"tool": "tool_%03d" % i, "count": 5, "per_s": 60} for i in range(120)]}
+    srv._install(policy)
+    assert events == [16385, "guard"]
+    assert srv.bufsize == 16385 and srv.guard is not None and srv.policy is policy
+    events.clear()
+    srv._install(None)  # the guard's default max_call_bytes
+    assert events == [65537, "guard"] and srv.bufsize == 65537
+
+
+def test_a_refused_or_too_large_policy_leaves_the_old_guard_and_buffer(monkeypatch):
+    ms = _serve_module()
+    srv = _cpython_server(ms)
+    old_guard, old_size = srv.guard, srv.bufsize
+    assert old_size == 4097
+    with pytest.raises(ValueError):
+        srv._install({"max_call_bytes": 2048, "no_such_key": 1})
+    assert srv.guard is old_guard and srv.bufsize == old_size and len(srv.buf) == old_size
+
+    def no_memory(*a, **k):
+        raise MemoryError
+
+    monkeypatch.setattr(ms, "Guard", no_memory)
+    with pytest.raises(MemoryError):
+        srv._install({"max_call_bytes": 8192})
+    assert srv.guard is old_guard and srv.bufsize == old_size and len(srv.buf) == old_size
+    assert srv.check == old_guard.check
