@@ -14,8 +14,8 @@ PKG = "microloop_mpy"
 PROBE = "/tmp/microloop_ramprobe" if sys.platform == "linux" else "/ramprobe"
 # the default load, in dependency order; then what only some policies load
 DEFAULT = ("_pass", "_hist", "_compat", "codes", "crc", "history", "fastscan", "guard")
-ON_DEMAND = ("policy", "guard_rules", "rules", "matcher", "state", "scan", "_twin",
-             "detectors", "_pass_twin")
+ON_DEMAND = ("policy", "guard_rules", "_twin", "scan", "matcher", "rules", "state", "detectors",
+             "_pass_twin")
 
 
 def used():
@@ -111,7 +111,7 @@ def main():
         forget()
         remove_probe()
     print("runtime: %s %s, installed: %s" % (sys.implementation.name,
-                                              ".".join(str(v) for v in sys.implementation.version),
+                                              ".".join(str(v) for v in sys.implementation.version[:3]),
                                               src))
     print("| part | heap bytes |")
     print("|---|---|")
