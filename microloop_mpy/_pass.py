@@ -17,8 +17,9 @@
 #
 # Arguments: buf/i/end the call's bytes; t the CRC32 table (256 words); w the work array:
 # [0..8] seeds and key identities (see fastscan.py), [9..12] scratch, [13..] the stack, 5 words
-# per container level, then the key stack; sb the AES S-box; io: in [0] max_depth, [1] key
-# slots, [2] index of the key stack in w; out [3..] results (see fastscan.py).
+# per container level, then the key stack; sb the byte tables (crc.PASS_TABLES: the AES S-box,
+# then the string byte classes); io: in [0] max_depth, [1] key slots, [2] index of the key
+# stack in w; out [3..] results (see fastscan.py).
 # Returns 0 (a valid call) or a positive bad-input code (codes.py).
 #
 # The shape is chosen for size as much as speed (on a Pico this machine code lives in RAM):
@@ -52,6 +53,8 @@ def scan_call(buf: ptr8, i: int, end: int, t: ptr32, w: ptr32, sb: ptr8, io: ptr
     b = 0
     o = 0
     sh = 0
+    s = 0
+    m24 = 0xFFFFFF  # in a local: a load, where the constant is a literal and a branch
     w[13] = 3  # level 0: the call object
     w[17] = 0  # its key base
     w[14] = 0  # which top-level key is being read: 1 tool, 2 args, 3 id
@@ -61,13 +64,14 @@ def scan_call(buf: ptr8, i: int, end: int, t: ptr32, w: ptr32, sb: ptr8, io: ptr
         if state == 1:
             # a string body at i, continuing crc over its DECODED bytes; ret: what follows
             while True:
+                s = i
                 while i < end:
                     b = buf[i]
-                    if b < 0x20 or b > 0x7F or b == 0x22 or b == 0x5C:
-                        break
-                    crc = t[(crc ^ b) & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
-                    n += 1
+                    if sb[b | 0x100]:
+                        break  # a control byte, '"', '\\' or a non-ASCII one (table: crc.py)
+                    crc = t[(crc ^ b) & 0xFF] ^ ((crc >> 8) & m24)
                     i += 1
+                n += i - s
                 if i >= end:
                     return 22
                 b = buf[i]
@@ -163,7 +167,7 @@ def scan_call(buf: ptr8, i: int, end: int, t: ptr32, w: ptr32, sb: ptr8, io: ptr
                         sh = 6
                         b = 0xC0 | (cp >> 6)
                     while True:
-                        crc = t[(crc ^ b) & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
+                        crc = t[(crc ^ b) & 0xFF] ^ ((crc >> 8) & m24)
                         if sh == 0:
                             break
                         sh -= 6
@@ -212,7 +216,7 @@ def scan_call(buf: ptr8, i: int, end: int, t: ptr32, w: ptr32, sb: ptr8, io: ptr
                     p += 1
                 p = i
                 while p < i + k:
-                    crc = t[(crc ^ buf[p]) & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
+                    crc = t[(crc ^ buf[p]) & 0xFF] ^ ((crc >> 8) & m24)
                     p += 1
                 n += k
                 i += k
@@ -264,12 +268,12 @@ def scan_call(buf: ptr8, i: int, end: int, t: ptr32, w: ptr32, sb: ptr8, io: ptr
             ktop = w[o + 4]
             crc = w[4]
             c = w[o + 1]
-            crc = t[(crc ^ (c >> 8)) & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
-            crc = t[(crc ^ c) & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
+            crc = t[(crc ^ (c >> 8)) & 0xFF] ^ ((crc >> 8) & m24)
+            crc = t[(crc ^ c) & 0xFF] ^ ((crc >> 8) & m24)
             c = w[o + 2]
             sh = 24
             while sh >= 0:
-                crc = t[(crc ^ (c >> sh)) & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
+                crc = t[(crc ^ (c >> sh)) & 0xFF] ^ ((crc >> 8) & m24)
                 sh -= 8
             vh = ~crc
             lvl -= 1
@@ -296,19 +300,19 @@ def scan_call(buf: ptr8, i: int, end: int, t: ptr32, w: ptr32, sb: ptr8, io: ptr
                 kind = w[o]
                 if kind == 1:
                     crc = w[o + 3]
-                    crc = t[crc & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
+                    crc = t[crc & 0xFF] ^ ((crc >> 8) & m24)
                 else:
                     crc = w[o + 2]
-                crc = t[(crc ^ (vh >> 24)) & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
-                crc = t[(crc ^ (vh >> 16)) & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
-                crc = t[(crc ^ (vh >> 8)) & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
-                crc = t[(crc ^ vh) & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
+                crc = t[(crc ^ (vh >> 24)) & 0xFF] ^ ((crc >> 8) & m24)
+                crc = t[(crc ^ (vh >> 16)) & 0xFF] ^ ((crc >> 8) & m24)
+                crc = t[(crc ^ (vh >> 8)) & 0xFF] ^ ((crc >> 8) & m24)
+                crc = t[(crc ^ vh) & 0xFF] ^ ((crc >> 8) & m24)
                 if kind == 1:
                     c = ~crc
                     crc = t[(0xFF ^ sb[(c >> 24) & 0xFF]) & 0xFF] ^ 0xFFFFFF
-                    crc = t[(crc ^ sb[(c >> 16) & 0xFF]) & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
-                    crc = t[(crc ^ sb[(c >> 8) & 0xFF]) & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
-                    crc = t[(crc ^ sb[c & 0xFF]) & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
+                    crc = t[(crc ^ sb[(c >> 16) & 0xFF]) & 0xFF] ^ ((crc >> 8) & m24)
+                    crc = t[(crc ^ sb[(c >> 8) & 0xFF]) & 0xFF] ^ ((crc >> 8) & m24)
+                    crc = t[(crc ^ sb[c & 0xFF]) & 0xFF] ^ ((crc >> 8) & m24)
                     w[o + 2] = w[o + 2] + ~crc
                     w[o + 1] = (w[o + 1] + 1) & 0xFFFF
                 else:
@@ -330,10 +334,10 @@ def scan_call(buf: ptr8, i: int, end: int, t: ptr32, w: ptr32, sb: ptr8, io: ptr
                     w[11] = w[12]  # no args: the hash of {}
                 c = w[11]
                 crc = w[10]
-                crc = t[crc & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
+                crc = t[crc & 0xFF] ^ ((crc >> 8) & m24)
                 sh = 24
                 while sh >= 0:
-                    crc = t[(crc ^ (c >> sh)) & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
+                    crc = t[(crc ^ (c >> sh)) & 0xFF] ^ ((crc >> 8) & m24)
                     sh -= 8
                 c = ~crc
                 io[3] = (c >> 16) & 0xFFFF
@@ -491,7 +495,7 @@ def scan_call(buf: ptr8, i: int, end: int, t: ptr32, w: ptr32, sb: ptr8, io: ptr
                 # a number or literal: CRC(b"n" + its raw text)
                 crc = w[1]
                 while s < i:
-                    crc = t[(crc ^ buf[s]) & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
+                    crc = t[(crc ^ buf[s]) & 0xFF] ^ ((crc >> 8) & m24)
                     s += 1
                 vh = ~crc
                 state = 0

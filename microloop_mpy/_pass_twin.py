@@ -25,6 +25,8 @@ def scan_call(buf, i, end, t, w, sb, io):
     b = 0
     o = 0
     sh = 0
+    s = 0
+    m24 = 0xFFFFFF  # in a local: a load, where the constant is a literal and a branch
     w[13] = (3) & 0xFFFFFFFF  # level 0: the call object
     w[17] = (0) & 0xFFFFFFFF  # its key base
     w[14] = (0) & 0xFFFFFFFF  # which top-level key is being read: 1 tool, 2 args, 3 id
@@ -34,13 +36,14 @@ def scan_call(buf, i, end, t, w, sb, io):
         if state == 1:
             # a string body at i, continuing crc over its DECODED bytes; ret: what follows
             while True:
+                s = i
                 while i < end:
                     b = buf[i]
-                    if b < 0x20 or b > 0x7F or b == 0x22 or b == 0x5C:
-                        break
-                    crc = t[(crc ^ b) & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
-                    n += 1
+                    if sb[b | 0x100]:
+                        break  # a control byte, '"', '\\' or a non-ASCII one (table: crc.py)
+                    crc = t[(crc ^ b) & 0xFF] ^ ((crc >> 8) & m24)
                     i += 1
+                n += i - s
                 if i >= end:
                     return 22
                 b = buf[i]
@@ -136,7 +139,7 @@ def scan_call(buf, i, end, t, w, sb, io):
                         sh = 6
                         b = 0xC0 | (cp >> 6)
                     while True:
-                        crc = t[(crc ^ b) & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
+                        crc = t[(crc ^ b) & 0xFF] ^ ((crc >> 8) & m24)
                         if sh == 0:
                             break
                         sh -= 6
@@ -185,7 +188,7 @@ def scan_call(buf, i, end, t, w, sb, io):
                     p += 1
                 p = i
                 while p < i + k:
-                    crc = t[(crc ^ buf[p]) & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
+                    crc = t[(crc ^ buf[p]) & 0xFF] ^ ((crc >> 8) & m24)
                     p += 1
                 n += k
                 i += k
@@ -237,12 +240,12 @@ def scan_call(buf, i, end, t, w, sb, io):
             ktop = w[o + 4]
             crc = w[4]
             c = w[o + 1]
-            crc = t[(crc ^ (c >> 8)) & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
-            crc = t[(crc ^ c) & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
+            crc = t[(crc ^ (c >> 8)) & 0xFF] ^ ((crc >> 8) & m24)
+            crc = t[(crc ^ c) & 0xFF] ^ ((crc >> 8) & m24)
             c = w[o + 2]
             sh = 24
             while sh >= 0:
-                crc = t[(crc ^ (c >> sh)) & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
+                crc = t[(crc ^ (c >> sh)) & 0xFF] ^ ((crc >> 8) & m24)
                 sh -= 8
             vh = ~crc
             lvl -= 1
@@ -269,19 +272,19 @@ def scan_call(buf, i, end, t, w, sb, io):
                 kind = w[o]
                 if kind == 1:
                     crc = w[o + 3]
-                    crc = t[crc & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
+                    crc = t[crc & 0xFF] ^ ((crc >> 8) & m24)
                 else:
                     crc = w[o + 2]
-                crc = t[(crc ^ (vh >> 24)) & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
-                crc = t[(crc ^ (vh >> 16)) & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
-                crc = t[(crc ^ (vh >> 8)) & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
-                crc = t[(crc ^ vh) & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
+                crc = t[(crc ^ (vh >> 24)) & 0xFF] ^ ((crc >> 8) & m24)
+                crc = t[(crc ^ (vh >> 16)) & 0xFF] ^ ((crc >> 8) & m24)
+                crc = t[(crc ^ (vh >> 8)) & 0xFF] ^ ((crc >> 8) & m24)
+                crc = t[(crc ^ vh) & 0xFF] ^ ((crc >> 8) & m24)
                 if kind == 1:
                     c = ~crc
                     crc = t[(0xFF ^ sb[(c >> 24) & 0xFF]) & 0xFF] ^ 0xFFFFFF
-                    crc = t[(crc ^ sb[(c >> 16) & 0xFF]) & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
-                    crc = t[(crc ^ sb[(c >> 8) & 0xFF]) & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
-                    crc = t[(crc ^ sb[c & 0xFF]) & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
+                    crc = t[(crc ^ sb[(c >> 16) & 0xFF]) & 0xFF] ^ ((crc >> 8) & m24)
+                    crc = t[(crc ^ sb[(c >> 8) & 0xFF]) & 0xFF] ^ ((crc >> 8) & m24)
+                    crc = t[(crc ^ sb[c & 0xFF]) & 0xFF] ^ ((crc >> 8) & m24)
                     w[o + 2] = (w[o + 2] + ~crc) & 0xFFFFFFFF
                     w[o + 1] = ((w[o + 1] + 1) & 0xFFFF) & 0xFFFFFFFF
                 else:
@@ -303,10 +306,10 @@ def scan_call(buf, i, end, t, w, sb, io):
                     w[11] = (w[12]) & 0xFFFFFFFF  # no args: the hash of {}
                 c = w[11]
                 crc = w[10]
-                crc = t[crc & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
+                crc = t[crc & 0xFF] ^ ((crc >> 8) & m24)
                 sh = 24
                 while sh >= 0:
-                    crc = t[(crc ^ (c >> sh)) & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
+                    crc = t[(crc ^ (c >> sh)) & 0xFF] ^ ((crc >> 8) & m24)
                     sh -= 8
                 c = ~crc
                 io[3] = ((c >> 16) & 0xFFFF) & 0xFFFFFFFF
@@ -464,7 +467,7 @@ def scan_call(buf, i, end, t, w, sb, io):
                 # a number or literal: CRC(b"n" + its raw text)
                 crc = w[1]
                 while s < i:
-                    crc = t[(crc ^ buf[s]) & 0xFF] ^ ((crc >> 8) & 0xFFFFFF)
+                    crc = t[(crc ^ buf[s]) & 0xFF] ^ ((crc >> 8) & m24)
                     s += 1
                 vh = ~crc
                 state = 0

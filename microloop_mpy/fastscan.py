@@ -5,7 +5,7 @@
 # Never allocates after __init__.
 from array import array
 
-from .crc import T32, SBOX, crc_state
+from .crc import T32, PASS_TABLES, crc_state
 
 # seeds: CRC registers after one tag byte (the reference's S_* constants, as 32-bit words)
 _TAGS = (0x73, 0x6E, 0x6B, 0x5B, 0x7B, 0x43)  # s n k [ { C
@@ -62,4 +62,4 @@ class PassScanner:
     def scan(self, buf, start, end):
         """Validate buf[start:end] as one call. Returns 0 or a positive bad-input code.
         Does not allocate."""
-        return self.scan_call(buf, start, end, T32, self.w, SBOX, self.io)
+        return self.scan_call(buf, start, end, T32, self.w, PASS_TABLES, self.io)

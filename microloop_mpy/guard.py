@@ -6,7 +6,7 @@
 # tools or rules; guard_rules, rules, matcher and state only for a policy with rules; nothing
 # is imported after Guard(...) returns.
 from ._compat import USE_CPYTHON_SCAN, PASS_SCAN, HIST_STEP, array, ticks_ms
-from .crc import CrcState, T32, SBOX, crc_state
+from .crc import CrcState, T32, PASS_TABLES, crc_state
 from .history import History, F_NEW, T_RETRIES
 from . import codes
 
@@ -140,7 +140,7 @@ class Guard:
             io = self._io
             if io is not None:
                 # the native pass leaves its results in io (read there: no property calls)
-                v = PASS_SCAN(buf, start, end, T32, self._w, SBOX, io)
+                v = PASS_SCAN(buf, start, end, T32, self._w, PASS_TABLES, io)
                 if v:
                     return v
                 if self._plain:

@@ -9,7 +9,7 @@ from array import array
 
 from microloop_mpy._pass_twin import scan_call as twin_scan, crc_span16 as twin_span
 from microloop_mpy.fastscan import work_array, io_array
-from microloop_mpy.crc import T32, SBOX
+from microloop_mpy.crc import T32, PASS_TABLES
 from microloop_mpy.scan import Scanner
 
 try:
@@ -87,7 +87,7 @@ cases = 0
 def result(fn, w, io, buf, start, end):
     for k in range(3, 15):
         io[k] = 0
-    v = fn(buf, start, end, T32, w, SBOX, io)
+    v = fn(buf, start, end, T32, w, PASS_TABLES, io)
     return [v] + ([io[k] for k in range(3, 15)] if v == 0 else [])
 
 
