@@ -149,6 +149,21 @@ def test_deploy_dry_run_for_a_real_board_resets_instead_of_resume(capsys):
     assert ":lib/microloop_mpy/guard.mpy" in out and ":main.py" in out
 
 
+def test_deploy_to_a_board_that_never_answers_stops_at_its_timeout(capsys):
+    # a pty nobody serves: mpremote waits for a REPL that never comes; --timeout ends it with
+    # one line and exit 3 (the device stopped answering), not a traceback
+    master, slave = os.openpty()
+    try:
+        rc = cli.main(["deploy", "--board", "esp32", "--port", os.ttyname(slave),
+                       "--timeout", "3"])
+    finally:
+        os.close(master)
+        os.close(slave)
+    err = capsys.readouterr().err
+    assert rc == 3, err
+    assert "did not finish in 3 s" in err and "--timeout" in err
+
+
 def run_unix(code: str, stdin: bytes = b"") -> str:
     env = dict(os.environ, MICROPYPATH=f"{ROOT}:{FIRMWARE_DIR}")
     r = subprocess.run([vboard.micropython(), "-c", code], input=stdin, capture_output=True,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -78,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "repository's package.json, or one laid out in build/mip)")
     d.add_argument("--no-start", action="store_true", help="do not reset / start serving")
     d.add_argument("--dry-run", action="store_true", help="print the mpremote command only")
+    d.add_argument("--timeout", type=float, default=120.0, metavar="S",
+                   help="seconds the copy may take (default 120; a slow link or an emulated "
+                   "board wants more)")
 
     r = sub.add_parser("replay", help="replay trajectories on a device and on CPython: parity, "
                        "expectations, on-device timing")
@@ -143,6 +147,10 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, RuntimeError, FileNotFoundError) as e:
         print(f"microloop {args.cmd}: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except subprocess.TimeoutExpired as e:
+        print(f"microloop {args.cmd}: {Path(str(e.cmd[0])).name} did not finish in "
+              f"{e.timeout:g} s (a slow link or board: pass a larger --timeout)", file=sys.stderr)
+        return EXIT_DEVICE
     build_parser().print_help()
     return EXIT_USAGE
 
@@ -188,11 +196,12 @@ def cmd_deploy(args) -> int:
         if not args.dry_run:
             import subprocess
 
-            r = subprocess.run(p.argv)
+            r = subprocess.run(p.argv, timeout=args.timeout)
             if r.returncode:
                 raise RuntimeError(f"mpremote mip failed ({r.returncode})")
         return EXIT_OK
-    p = deploy.deploy(args.board, args.port, start=not args.no_start, dry_run=args.dry_run)
+    p = deploy.deploy(args.board, args.port, start=not args.no_start, dry_run=args.dry_run,
+                      timeout=args.timeout)
     print(p.shell() if args.dry_run else f"deployed to {args.board} on {args.port}")
     return EXIT_OK
 
