@@ -29,11 +29,11 @@
 # feeds are short loops over shifts rather than unrolled.
 import micropython
 
-# states: 1 inside a string; 2 an object closed; 3 an array closed; 4 a key ended; 5 a string
-# value ended; 6 the tool name ended; 0 a value ended with hash vh (these run without a skip,
-# where they are reached); 7 ':' due; 8 a value due; 9 a key due; 10 after '{'; 11 after '[';
-# 12 after a value: ',' or the container's close; 14 after the call; 15 before the call (these
-# read a byte: the top of the loop skips whitespace and checks for the end first)
+# states: 1 a string (i at its opening quote); 2 an object closed; 3 an array closed; 4 a key
+# ended; 5 a string value ended; 6 the tool name ended; 0 a value ended with hash vh (these run
+# without a skip, where they are reached); 7 ':' due; 8 a value due; 9 a key due; 10 after '{';
+# 11 after '['; 12 after a value: ',' or the container's close; 14 after the call; 15 before
+# the call (these read a byte: the top of the loop skips whitespace and checks for the end)
 
 
 @micropython.viper
@@ -62,7 +62,11 @@ def scan_call(buf: ptr8, i: int, end: int, t: ptr32, w: ptr32, sb: ptr8, io: ptr
     state = 15
     while True:
         if state == 1:
-            # a string body at i, continuing crc over its DECODED bytes; ret: what follows
+            # a string at i (its opening quote), continuing crc (its seed) over its DECODED
+            # bytes; n counts them, esc says whether there was an escape; ret: what follows
+            i += 1
+            n = 0
+            esc = 0
             while True:
                 s = i
                 while i < end:
@@ -321,8 +325,8 @@ def scan_call(buf: ptr8, i: int, end: int, t: ptr32, w: ptr32, sb: ptr8, io: ptr
         if state > 6:
             # a state that reads a byte: whitespace first, then a byte must be there (except
             # after the call, where the end of the span completes it)
-            while i < end and buf[i] <= 0x20 and (buf[i] == 0x20 or buf[i] == 0x0A or buf[i] == 0x0D
-                                                  or buf[i] == 0x09):
+            while i < end and buf[i] <= 0x20 and (buf[i] == 0x20 or buf[i] == 0x0A
+                                                  or buf[i] == 0x0D or buf[i] == 0x09):
                 i += 1
             if i >= end:
                 if state != 14:
@@ -380,10 +384,7 @@ def scan_call(buf: ptr8, i: int, end: int, t: ptr32, w: ptr32, sb: ptr8, io: ptr
                 # a member: its key string
                 if b != 0x22:
                     return 10
-                i += 1
                 crc = w[2]  # register after b"k"
-                n = 0
-                esc = 0
                 ret = 4
                 state = 1
                 continue
@@ -392,11 +393,8 @@ def scan_call(buf: ptr8, i: int, end: int, t: ptr32, w: ptr32, sb: ptr8, io: ptr
                 if lvl == 0:
                     if w[14] == 1:
                         if b == 0x22:
-                            i += 1
-                            io[8] = i  # tool name span start
+                            io[8] = i + 1  # tool name span start
                             crc = w[5]  # register after b"C"
-                            n = 0
-                            esc = 0
                             ret = 6
                             state = 1
                             continue
@@ -407,10 +405,7 @@ def scan_call(buf: ptr8, i: int, end: int, t: ptr32, w: ptr32, sb: ptr8, io: ptr
                         else:
                             bad = 21  # validate the value, then BAD_ARGS
                 if b == 0x22:
-                    i += 1
                     crc = w[0]  # register after b"s"
-                    n = 0
-                    esc = 0
                     ret = 5
                     state = 1
                     continue
@@ -449,24 +444,26 @@ def scan_call(buf: ptr8, i: int, end: int, t: ptr32, w: ptr32, sb: ptr8, io: ptr
                             i += 1
                     else:
                         return 18
-                    if i < end and buf[i] == 0x2E:
+                    # then a fraction ('.' digits) and an exponent ('e' or 'E', a sign,
+                    # digits), each optional and each with at least one digit: p 0, then 1
+                    p = 0
+                    while p < 2:
+                        if p == 0:
+                            if i >= end or buf[i] != 0x2E:
+                                p = 1
+                                continue
+                        elif i >= end or (buf[i] != 0x65 and buf[i] != 0x45):
+                            break
                         i += 1
+                        if p == 1 and i < end and (buf[i] == 0x2B or buf[i] == 0x2D):
+                            i += 1
                         if i >= end:
                             return 22
                         if buf[i] < 0x30 or buf[i] > 0x39:
                             return 18
                         while i < end and buf[i] >= 0x30 and buf[i] <= 0x39:
                             i += 1
-                    if i < end and (buf[i] == 0x65 or buf[i] == 0x45):
-                        i += 1
-                        if i < end and (buf[i] == 0x2B or buf[i] == 0x2D):
-                            i += 1
-                        if i >= end:
-                            return 22
-                        if buf[i] < 0x30 or buf[i] > 0x39:
-                            return 18
-                        while i < end and buf[i] >= 0x30 and buf[i] <= 0x39:
-                            i += 1
+                        p += 1
                 elif b == 0x74 or b == 0x66 or b == 0x6E:
                     # true / false / null, compared byte by byte ("f" + "a" + 3 more)
                     word = 0x727565  # "rue"
