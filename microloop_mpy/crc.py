@@ -45,7 +45,11 @@ def crc_state(hi, lo, data):
     c = (hi << 16) | lo
     for b in data:
         c = T32[(c ^ b) & 0xFF] ^ (c >> 8)
-    return c >> 16, c & 0xFFFF
+    # the halves as small ints on every port: before v1.24 a long-int result that fits a small
+    # int stays a long int, and then every sum on it allocates (seen on an ESP32 with v1.23:
+    # the reference scanner allocated under heap_lock); a 16-bit array hands back small ones
+    h = array("H", (c >> 16, c & 0xFFFF))
+    return h[0], h[1]
 
 
 if PASS_SCAN is not None:
