@@ -48,8 +48,13 @@ def crc_state(hi, lo, data):
     # the halves as small ints on every port: before v1.24 a long-int result that fits a small
     # int stays a long int, and then every sum on it allocates (seen on an ESP32 with v1.23:
     # the reference scanner allocated under heap_lock); a 16-bit array hands back small ones
-    h = array("H", (c >> 16, c & 0xFFFF))
+    h = _HALVES
+    h[0] = c >> 16
+    h[1] = c & 0xFFFF
     return h[0], h[1]
+
+
+_HALVES = array("H", (0, 0))  # crc_state's way back to small ints (no garbage per call)
 
 
 if PASS_SCAN is not None:
