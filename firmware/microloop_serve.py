@@ -116,11 +116,12 @@ from microloop_mpy import Guard
 
 # A serving board takes any policy the host sends: the parts of the guard that only some
 # policies need (policy validation, the reference scanner for per-tool settings and rules,
-# rules and budgets, the matcher, the state file) are imported here, at boot, while the heap is empty. Imported later, in the
-# middle of serving, their allocations scatter through a heap that already holds the receive
-# buffer, and a large rule set then finds no contiguous block (seen: 2.4 KB refused with
-# 120 KB free). An application with one fixed policy (agent_gate.py) loads only what it uses.
-import microloop_mpy.policy  # noqa: E402,F401
+# rules and budgets, the matcher, the state file) are imported here, at boot, while the heap
+# is empty. Imported later, in the middle of serving, their allocations scatter through a
+# heap that already holds the receive buffer, and a large rule set then finds no contiguous
+# block (seen: 2.4 KB refused with 120 KB free). An application with one fixed policy
+# (agent_gate.py) loads only what it uses.
+from microloop_mpy.policy import compile_policy  # noqa: E402
 import microloop_mpy.scan  # noqa: E402,F401
 import microloop_mpy.guard_rules  # noqa: E402,F401
 import microloop_mpy.rules  # noqa: E402,F401
@@ -180,20 +181,6 @@ def _load_policy_file(path):
         return None
     except ValueError:
         return {"unreadable": path}
-
-
-def _asked_bufsize(policy):
-    # the receive buffer a policy asks for (max_call_bytes + 1), read before the guard is
-    # built so the buffer can be taken first; 0 when the policy does not say it plainly (the
-    # guard then validates it and the buffer follows its answer)
-    if policy is None:
-        return 65537  # the guard's default max_call_bytes, 65536
-    if type(policy) is not dict:
-        return 0
-    v = policy.get("max_call_bytes", 65536)
-    if type(v) is not int or v < 1 or v > 1 << 24:
-        return 0
-    return v + 1
 
 
 def _no_rule():
@@ -283,13 +270,13 @@ class Server:
         cut up: a guard with many rules is hundreds of small blocks, and built first it can
         leave no 16 KB hole in 140 KB free (seen on the Pico with 120 rules)."""
         old = self.bufsize
-        need = _asked_bufsize(policy)
-        if need and need != old:
+        # validated first (a policy the guard refuses is a POLICY error, never NOMEM), so its
+        # max_call_bytes is known before the guard is built; the guard compiles it again
+        need = compile_policy(policy).max_call_bytes + 1
+        if need != old:
             self._resize_buf(need, old)
         try:
             g = Guard(policy, clock=self._clockfn if self.host_clock else None)
-            if g.max_call_bytes + 1 != self.bufsize:
-                self._resize_buf(g.max_call_bytes + 1, old)
         except Exception:
             if self.bufsize != old:
                 g = None

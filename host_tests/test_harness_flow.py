@@ -320,6 +320,10 @@ def test_a_refused_or_too_large_policy_leaves_the_old_guard_and_buffer(monkeypat
     with pytest.raises(ValueError):
         srv._install({"max_call_bytes": 2048, "no_such_key": 1})
     assert srv.guard is old_guard and srv.bufsize == old_size and len(srv.buf) == old_size
+    # refused before any buffer is taken: a POLICY error, not NOMEM, however large it asks
+    with pytest.raises(ValueError):
+        srv._install({"max_call_bytes": 1 << 40, "no_such_key": 1})
+    assert srv.guard is old_guard and srv.bufsize == old_size and len(srv.buf) == old_size
 
     def no_memory(*a, **k):
         raise MemoryError

@@ -85,10 +85,9 @@ PASS_TABLES = SBOX + bytes(1 if c < 0x20 or c > 0x7F or c == 0x22 or c == 0x5C e
 
 
 class CrcState:
-    """A CRC register in two 16-bit halves, for the cold paths (policy compile, outcomes).
+    """A CRC register in two 16-bit halves, for the cold paths (outcomes, the state file).
 
-    start() and span() never allocate; byte() allocates once, on its first use where the 16-bit
-    tables were not built yet (never on a port without the native pass: they are built here)."""
+    Neither method allocates (the 16-bit tables of the pure-Python span are taken here)."""
 
     def __init__(self):
         self.hi = 0xFFFF
@@ -100,16 +99,6 @@ class CrcState:
         """Restart the register, at the initial one or at a state (hi, lo). Does not allocate."""
         self.hi = hi
         self.lo = lo
-
-    def byte(self, b):
-        """Continue the register over one byte."""
-        t = self.t16
-        if t is None:
-            t = self.t16 = tables16()
-        lo = self.lo
-        i = (lo ^ b) & 0xFF
-        self.lo = ((lo >> 8) | ((self.hi & 0xFF) << 8)) ^ t[0][i]
-        self.hi = (self.hi >> 8) ^ t[1][i]
 
     def span(self, buf, start, end):
         """Continue the register over buf[start:end] without slicing. Does not allocate."""

@@ -5,7 +5,7 @@
 # Never allocates after __init__.
 from array import array
 
-from .crc import T32, PASS_TABLES, crc_state
+from .crc import crc_state
 
 # seeds: CRC registers after one tag byte (the reference's S_* constants, as 32-bit words)
 _TAGS = (0x73, 0x6E, 0x6B, 0x5B, 0x7B, 0x43)  # s n k [ { C
@@ -46,20 +46,15 @@ def io_array(max_depth, key_slots):
 
 
 class PassScanner:
-    """Validates and hashes one call in a single pass (viper). Its results stay in the int
-    array `io`, where the Guard reads them: [3]/[4] the call identity (hi/lo), [5]/[6] the
-    tool register after b"C" + name, [7] the name's decoded length, [8]/[9] its span, [10]
-    whether it had escapes, [11] args span start + 1 (0: no args), [12] its end, [13]/[14] the
-    args hash. (No properties: each one costs about 100 bytes of a Pico's heap.)"""
+    """The work arrays of the single pass (viper), which the Guard calls with them. Its
+    results stay in the int array `io`, where the Guard reads them: [3]/[4] the call identity
+    (hi/lo), [5]/[6] the tool register after b"C" + name, [7] the name's decoded length,
+    [8]/[9] its span, [10] whether it had escapes, [11] args span start + 1 (0: no args), [12]
+    its end, [13]/[14] the args hash. (No properties: each one costs about 100 bytes of a
+    Pico's heap.)"""
 
     tool_name = None  # only the CPython fast path sets it
 
-    def __init__(self, max_depth, key_slots, scan_call):
+    def __init__(self, max_depth, key_slots):
         self.w = work_array(max_depth, key_slots)
         self.io = io_array(max_depth, key_slots)
-        self.scan_call = scan_call
-
-    def scan(self, buf, start, end):
-        """Validate buf[start:end] as one call. Returns 0 or a positive bad-input code.
-        Does not allocate."""
-        return self.scan_call(buf, start, end, T32, self.w, PASS_TABLES, self.io)

@@ -58,7 +58,7 @@ class Guard:
         elif PASS_SCAN is not None:
             from .fastscan import PassScanner
 
-            self._scanner = PassScanner(p.max_depth, KEY_SLOTS, PASS_SCAN)
+            self._scanner = PassScanner(p.max_depth, KEY_SLOTS)
             self._w = self._scanner.w
             self._io = self._scanner.io
         else:
